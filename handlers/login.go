@@ -1,0 +1,188 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/consentry/consentry/provider"
+	"github.com/consentry/consentry/storage"
+)
+
+const (
+	csrfLogin  = "login"
+	csrfLogout = "logout"
+)
+
+// loginView is the data of login.html.
+type loginView struct {
+	CSRF       string
+	RequestID  string
+	ClientName string
+	Username   string
+	Error      string
+}
+
+func (h *Authorize) loginPage(w http.ResponseWriter, r *http.Request) {
+	view := loginView{RequestID: r.URL.Query().Get("request")}
+	if view.RequestID != "" {
+		_, ar, ok := h.loadPending(w, r, view.RequestID)
+		if !ok {
+			return
+		}
+		view.ClientName = clientName(ar.GetClient())
+	}
+	h.renderLogin(w, r, http.StatusOK, view)
+}
+
+func (h *Authorize) renderLogin(w http.ResponseWriter, r *http.Request, status int, view loginView) {
+	token, err := h.Sessions.CSRFToken(w, r, csrfLogin, view.RequestID, "")
+	if err != nil {
+		h.serverError(w, r, "login csrf token", err)
+		return
+	}
+	view.CSRF = token
+	h.Pages.Render(w, r, status, "login.html", view)
+}
+
+// login checks the username and password. Every failure gets the same
+// message and costs one password hash, so it does not tell whether the user
+// exists.
+func (h *Authorize) login(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		h.Pages.Error(w, r, http.StatusBadRequest, errorBadRequest)
+		return
+	}
+	requestID := r.PostFormValue("request")
+	if err := h.Sessions.CheckCSRF(r, csrfLogin, requestID, ""); err != nil {
+		h.Pages.Error(w, r, http.StatusForbidden, errorForbidden)
+		return
+	}
+	view := loginView{RequestID: requestID, Username: r.PostFormValue("username")}
+	if requestID != "" {
+		_, ar, ok := h.loadPending(w, r, requestID)
+		if !ok {
+			return
+		}
+		view.ClientName = clientName(ar.GetClient())
+	}
+
+	user, err := h.Provider.Store.GetUserByUsername(ctx, view.Username)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.serverError(w, r, "load user for login", err)
+		return
+	}
+	var hash []byte
+	if user != nil && !user.Disabled {
+		hash = user.PasswordHash
+	}
+	if !provider.CheckPassword(hash, r.PostFormValue("password")) {
+		h.Logger.InfoContext(ctx, "login failed")
+		view.Error = "Wrong username or password."
+		h.renderLogin(w, r, http.StatusUnauthorized, view)
+		return
+	}
+
+	authTime := h.Provider.Now()
+	if err := h.Sessions.Start(w, user.Subject, authTime); err != nil {
+		h.serverError(w, r, "start session", err)
+		return
+	}
+	h.Logger.InfoContext(ctx, "login succeeded", "sub", user.Subject)
+	if requestID == "" {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	err = h.Provider.Store.UpdateAuthRequest(ctx, requestID, func(p *storage.AuthRequest) error {
+		p.Subject, p.AuthTime = user.Subject, authTime
+		return nil
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		h.Pages.Error(w, r, http.StatusBadRequest, errorExpired)
+		return
+	}
+	if err != nil {
+		h.serverError(w, r, "bind pending request to login", err)
+		return
+	}
+	http.Redirect(w, r, provider.PathResume+"?request="+url.QueryEscape(requestID), http.StatusSeeOther)
+}
+
+// logoutView is the data of logout.html.
+type logoutView struct {
+	CSRF     string
+	Username string
+}
+
+func (h *Authorize) logoutPage(w http.ResponseWriter, r *http.Request) {
+	user, _ := h.currentUser(r)
+	view := logoutView{}
+	if user != nil {
+		token, err := h.Sessions.CSRFToken(w, r, csrfLogout, "", user.Subject)
+		if err != nil {
+			h.serverError(w, r, "logout csrf token", err)
+			return
+		}
+		view.CSRF, view.Username = token, user.Username
+	}
+	h.Pages.Render(w, r, http.StatusOK, "logout.html", view)
+}
+
+// logout ends the browser session. With a pending request ("not you?" on
+// the consent page) it restarts that request at the login page.
+func (h *Authorize) logout(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		h.Pages.Error(w, r, http.StatusBadRequest, errorBadRequest)
+		return
+	}
+	requestID := r.PostFormValue("request")
+	subject := ""
+	if sess := h.Sessions.Get(r); sess != nil {
+		subject = sess.Subject
+	}
+	if err := h.Sessions.CheckCSRF(r, csrfLogout, requestID, subject); err != nil {
+		h.Pages.Error(w, r, http.StatusForbidden, errorForbidden)
+		return
+	}
+	h.Sessions.End(w)
+	if requestID == "" {
+		h.Pages.Render(w, r, http.StatusOK, "logout.html", logoutView{})
+		return
+	}
+	err := h.Provider.Store.UpdateAuthRequest(ctx, requestID, func(p *storage.AuthRequest) error {
+		p.Subject, p.AuthTime = "", time.Time{}
+		return nil
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		h.Pages.Render(w, r, http.StatusOK, "logout.html", logoutView{})
+		return
+	}
+	if err != nil {
+		h.serverError(w, r, "unbind pending request", err)
+		return
+	}
+	http.Redirect(w, r, provider.PathLogin+"?request="+url.QueryEscape(requestID), http.StatusSeeOther)
+}
+
+// indexView is the data of index.html.
+type indexView struct {
+	Username string
+	Demo     bool
+}
+
+func (h *Authorize) index(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/" {
+		h.Pages.Error(w, r, http.StatusNotFound, errorNotFound)
+		return
+	}
+	view := indexView{Demo: h.Provider.Config.Demo}
+	if user, _ := h.currentUser(r); user != nil {
+		view.Username = user.Username
+	}
+	h.Pages.Render(w, r, http.StatusOK, "index.html", view)
+}

@@ -1,0 +1,174 @@
+package handlers
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/gorilla/mux"
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
+
+	"github.com/consentry/consentry/provider"
+	"github.com/consentry/consentry/storage"
+)
+
+// maxFormBytes bounds request bodies of the protocol endpoints; real OAuth
+// requests are a few hundred bytes.
+const maxFormBytes = 64 << 10
+
+// Protocol serves the back-channel OAuth 2.0 and OpenID Connect endpoints:
+// token, revocation, introspection, userinfo, discovery and JWKS.
+type Protocol struct {
+	Provider *provider.Provider
+	Logger   *slog.Logger
+}
+
+// Mount registers the endpoints on r.
+func (h *Protocol) Mount(r *mux.Router) {
+	r.HandleFunc(provider.PathToken, h.token).Methods(http.MethodPost)
+	r.HandleFunc(provider.PathRevoke, h.revoke).Methods(http.MethodPost)
+	r.HandleFunc(provider.PathIntrospect, h.introspect).Methods(http.MethodPost)
+	r.HandleFunc(provider.PathUserinfo, h.userinfo).Methods(http.MethodGet, http.MethodPost)
+	r.HandleFunc(provider.PathDiscovery, h.discovery).Methods(http.MethodGet)
+	r.HandleFunc(provider.PathJWKS, h.jwks).Methods(http.MethodGet)
+}
+
+func (h *Protocol) token(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	session := provider.EmptySession()
+	oauth := h.Provider.OAuth2
+	ar, err := oauth.NewAccessRequest(ctx, r, session)
+	if err != nil {
+		if gt := r.PostForm.Get("grant_type"); gt != "" && !h.Provider.SupportsGrantType(gt) {
+			// fosite answers invalid_request when no handler claims the
+			// grant; RFC 6749 §5.2 names this case.
+			err = fosite.ErrUnsupportedGrantType
+		}
+		h.logOAuthError(r, "token request refused", err)
+		oauth.WriteAccessError(ctx, w, ar, err)
+		return
+	}
+	if ar.GetGrantTypes().ExactOne("client_credentials") {
+		// A client acting for itself: its own id is the subject, and it gets
+		// the registered scopes it asked for. openid and offline_access
+		// concern a user and mean nothing here.
+		session.Subject = ar.GetClient().GetID()
+		for _, scope := range ar.GetRequestedScopes() {
+			if scope != provider.ScopeOpenID && scope != provider.ScopeOfflineAcces {
+				ar.GrantScope(scope)
+			}
+		}
+		for _, aud := range ar.GetRequestedAudience() {
+			ar.GrantAudience(aud)
+		}
+	}
+	resp, err := oauth.NewAccessResponse(ctx, ar)
+	if err != nil {
+		h.logOAuthError(r, "token response refused", err)
+		oauth.WriteAccessError(ctx, w, ar, err)
+		return
+	}
+	oauth.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+func (h *Protocol) revoke(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	err := h.Provider.OAuth2.NewRevocationRequest(ctx, r)
+	if err != nil {
+		h.logOAuthError(r, "revocation refused", err)
+	}
+	h.Provider.OAuth2.WriteRevocationResponse(ctx, w, err)
+}
+
+func (h *Protocol) introspect(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	ir, err := h.Provider.OAuth2.NewIntrospectionRequest(ctx, r, provider.EmptySession())
+	if err != nil {
+		h.logOAuthError(r, "introspection refused", err)
+		h.Provider.OAuth2.WriteIntrospectionError(ctx, w, err)
+		return
+	}
+	h.Provider.OAuth2.WriteIntrospectionResponse(ctx, w, ir)
+}
+
+// userinfo returns the claims the access token's scopes release (OIDC Core §5.3).
+func (h *Protocol) userinfo(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	token := fosite.AccessTokenFromRequest(r)
+	if token == "" {
+		writeBearerError(w, http.StatusUnauthorized, "invalid_request", "An access token is required.")
+		return
+	}
+	_, ar, err := h.Provider.OAuth2.IntrospectToken(ctx, token, fosite.AccessToken, provider.EmptySession())
+	if err != nil {
+		h.logOAuthError(r, "userinfo token refused", err)
+		writeBearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is not valid.")
+		return
+	}
+	if !ar.GetGrantedScopes().Has(provider.ScopeOpenID) {
+		writeBearerError(w, http.StatusForbidden, "insufficient_scope", "The access token was not granted the openid scope.")
+		return
+	}
+	session, ok := ar.GetSession().(*openid.DefaultSession)
+	if !ok {
+		writeBearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is not valid.")
+		return
+	}
+	user, err := h.Provider.Store.GetUser(ctx, session.Subject)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && user.Disabled) {
+		writeBearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is not valid.")
+		return
+	}
+	if err != nil {
+		h.Logger.ErrorContext(ctx, "userinfo: load user", "err", err)
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
+		return
+	}
+	writeJSON(w, http.StatusOK, provider.UserClaims(user, ar.GetGrantedScopes()))
+}
+
+func (h *Protocol) discovery(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, h.Provider.Discovery())
+}
+
+func (h *Protocol) jwks(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, h.Provider.Keys.Public())
+}
+
+// logOAuthError logs a refused protocol request at a level matching its
+// cause: client mistakes are info, server faults are errors.
+func (h *Protocol) logOAuthError(r *http.Request, msg string, err error) {
+	logOAuthError(h.Logger, r, msg, err)
+}
+
+func logOAuthError(logger *slog.Logger, r *http.Request, msg string, err error) {
+	rfc := fosite.ErrorToRFC6749Error(err)
+	level := slog.LevelInfo
+	if rfc.CodeField >= http.StatusInternalServerError {
+		level = slog.LevelError
+	}
+	// The debug text is logged, never sent: it may name internals.
+	logger.Log(r.Context(), level, msg, "error", rfc.ErrorField, "hint", rfc.HintField, "debug", rfc.DebugField, "path", r.URL.Path)
+}
+
+func writeBearerError(w http.ResponseWriter, status int, code, description string) {
+	w.Header().Set("WWW-Authenticate", `Bearer error="`+code+`", error_description="`+description+`"`)
+	writeJSON(w, status, map[string]string{"error": code, "error_description": description})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		status, body = http.StatusInternalServerError, []byte(`{"error":"server_error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}

@@ -1,0 +1,591 @@
+package provider
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/mail"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/consentry/consentry/storage"
+)
+
+// ErrInvalidSpec marks a registration refused by a rule. The error's message
+// is written for the person registering and carries no internal detail.
+var ErrInvalidSpec = errors.New("invalid registration")
+
+type specError string
+
+func (e specError) Error() string        { return string(e) }
+func (e specError) Is(target error) bool { return target == ErrInvalidSpec }
+
+func invalidf(format string, args ...any) error { return specError(fmt.Sprintf(format, args...)) }
+
+// existsError keeps storage.ErrAlreadyExists visible to errors.Is while
+// showing only a plain sentence.
+type existsError struct{ kind, id string }
+
+func (e existsError) Error() string        { return fmt.Sprintf("%s %q already exists", e.kind, e.id) }
+func (e existsError) Is(target error) bool { return target == storage.ErrAlreadyExists }
+
+// What a client may register. The grant types are those Consentry serves;
+// "implicit" is never given by the registrant but derived from the response
+// types that need it (RFC 7591 §2.1), because fosite checks for it.
+var (
+	allowedGrantTypes    = []string{"authorization_code", "refresh_token", "client_credentials"}
+	allowedResponseTypes = []string{"code", "id_token", "id_token token", "code id_token"}
+	allowedIDTokenAlgs   = []string{AlgRS256, AlgES256}
+	allowedAuthMethods   = []string{"client_secret_basic", "client_secret_post", "none"}
+)
+
+const (
+	maxClientIDLength = 128
+	maxNameLength     = 256
+	maxUsernameLength = 64
+	// minClientSecretLength keeps chosen secrets out of guessing range; the
+	// generated ones are 43 characters (256 bits).
+	minClientSecretLength = 32
+	generatedSecretBytes  = 32
+)
+
+// ClientSpec describes a client to register. Empty fields take the defaults
+// documented on RegisterClient.
+type ClientSpec struct {
+	ID, Name, Secret string
+	Public           bool
+	// Scopes are space-separated scope tokens; one element may hold several.
+	RedirectURIs, Scopes, GrantTypes, ResponseTypes []string
+
+	TokenEndpointAuthMethod, IDTokenSignedResponseAlg string
+	LogoURI, ClientURI, PolicyURI, TosURI             string
+}
+
+// RegisterClient checks spec against Consentry's registration rules and
+// stores the client. For a confidential client without a given secret it
+// generates one; the plain secret is returned once and only its hash is kept.
+//
+// Defaults: name = id; grant types [authorization_code]; response types
+// [code] when the authorization_code grant is registered; scopes "openid";
+// ID token algorithm RS256; token endpoint auth method "none" for public and
+// "client_secret_basic" for confidential clients.
+//
+// A refused spec yields an error matching ErrInvalidSpec; a taken id yields
+// `client "X" already exists`, matching storage.ErrAlreadyExists.
+func RegisterClient(ctx context.Context, clients storage.Clients, hasher ClientSecretHasher, spec ClientSpec, now time.Time) (client *storage.Client, plainSecret string, err error) {
+	c, err := buildClient(spec)
+	if err != nil {
+		return nil, "", err
+	}
+	if !c.Public {
+		plainSecret = spec.Secret
+		if plainSecret == "" {
+			if plainSecret, err = generateClientSecret(); err != nil {
+				return nil, "", err
+			}
+		}
+		if c.SecretHash, err = hasher.Hash(ctx, []byte(plainSecret)); err != nil {
+			return nil, "", fmt.Errorf("hash client secret: %w", err)
+		}
+	}
+	c.CreatedAt, c.UpdatedAt = now, now
+	if err := clients.CreateClient(ctx, c); err != nil {
+		if errors.Is(err, storage.ErrAlreadyExists) {
+			return nil, "", existsError{kind: "client", id: c.ID}
+		}
+		return nil, "", fmt.Errorf("store client %q: %w", c.ID, err)
+	}
+	return c, plainSecret, nil
+}
+
+// Validate reports the first registration rule spec breaks, as RegisterClient
+// would, without touching storage.
+func (spec ClientSpec) Validate() error {
+	_, err := buildClient(spec)
+	return err
+}
+
+// buildClient applies the defaults and rules to spec; it sets everything but
+// the secret hash and timestamps.
+func buildClient(spec ClientSpec) (*storage.Client, error) {
+	id := spec.ID
+	switch {
+	case id == "":
+		return nil, invalidf("client id is required")
+	case utf8.RuneCountInString(id) > maxClientIDLength:
+		return nil, invalidf("client id must have at most %d characters", maxClientIDLength)
+	case !isVisible(id):
+		return nil, invalidf("client id %q must consist of printable characters without spaces", id)
+	}
+	c := &storage.Client{ID: id, Name: spec.Name, Public: spec.Public}
+	if c.Name == "" {
+		c.Name = id
+	}
+	if err := checkName("client name", c.Name); err != nil {
+		return nil, err
+	}
+
+	if spec.Public && spec.Secret != "" {
+		return nil, invalidf("a public client has no secret: drop the secret or register a confidential client")
+	}
+	if !spec.Public && spec.Secret != "" && len(spec.Secret) < minClientSecretLength {
+		return nil, invalidf("client secret must have at least %d characters; leave it empty to have one generated", minClientSecretLength)
+	}
+
+	grants, err := listOf("grant type", spec.GrantTypes, allowedGrantTypes)
+	if err != nil {
+		return nil, err
+	}
+	if len(grants) == 0 {
+		grants = []string{"authorization_code"}
+	}
+	hasCode := slices.Contains(grants, "authorization_code")
+	if spec.Public && slices.Contains(grants, "client_credentials") {
+		return nil, invalidf("a public client cannot use the client_credentials grant type: it has no secret to authenticate with")
+	}
+	// Refresh tokens only come out of the code flow (offline-access rule 9).
+	if slices.Contains(grants, "refresh_token") && !hasCode {
+		return nil, invalidf("grant type refresh_token requires grant type authorization_code: refresh tokens are only issued from an authorization code")
+	}
+
+	responseTypes, err := normaliseResponseTypes(spec.ResponseTypes)
+	if err != nil {
+		return nil, err
+	}
+	if len(spec.ResponseTypes) == 0 && hasCode {
+		responseTypes = []string{"code"}
+	}
+	for _, rt := range responseTypes {
+		if strings.Contains(rt, "code") && !hasCode {
+			return nil, invalidf("response type %q requires grant type authorization_code", rt)
+		}
+		if rt == "id_token" || rt == "id_token token" {
+			if !slices.Contains(grants, "implicit") {
+				grants = append(grants, "implicit")
+			}
+		}
+	}
+
+	scopes, err := parseScopes(spec.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	if len(scopes) == 0 {
+		scopes = []string{"openid"}
+	}
+	// Offline-access rule 1: without the refresh_token grant, offline_access
+	// could be consented to and never honoured.
+	if slices.Contains(scopes, "offline_access") && !slices.Contains(grants, "refresh_token") {
+		return nil, invalidf("scope offline_access requires grant type refresh_token: add the refresh_token grant type or remove offline_access")
+	}
+	for _, rt := range responseTypes {
+		if strings.Contains(rt, "id_token") && !slices.Contains(scopes, "openid") {
+			return nil, invalidf("response type %q requires scope openid", rt)
+		}
+	}
+
+	redirects, err := checkRedirectURIs(spec.RedirectURIs, spec.Public)
+	if err != nil {
+		return nil, err
+	}
+	if len(redirects) == 0 && len(responseTypes) > 0 {
+		return nil, invalidf("at least one redirect URI is required for the authorization endpoint (response types %s)", strings.Join(responseTypes, ", "))
+	}
+
+	for _, u := range []struct{ name, value string }{
+		{"logo URI", spec.LogoURI}, {"client URI", spec.ClientURI},
+		{"policy URI", spec.PolicyURI}, {"terms of service URI", spec.TosURI},
+	} {
+		if u.value != "" && !isWebURL(u.value) {
+			return nil, invalidf("%s %q must be an absolute http(s) URL", u.name, u.value)
+		}
+	}
+
+	alg := spec.IDTokenSignedResponseAlg
+	if alg == "" {
+		alg = AlgRS256
+	}
+	if !slices.Contains(allowedIDTokenAlgs, alg) {
+		return nil, invalidf("ID token signing algorithm %q is not supported; use one of %s", alg, strings.Join(allowedIDTokenAlgs, ", "))
+	}
+
+	method := spec.TokenEndpointAuthMethod
+	if method == "" {
+		method = "client_secret_basic"
+		if spec.Public {
+			method = "none"
+		}
+	}
+	switch {
+	case !slices.Contains(allowedAuthMethods, method):
+		return nil, invalidf("token endpoint auth method %q is not supported; use one of %s", method, strings.Join(allowedAuthMethods, ", "))
+	case spec.Public && method != "none":
+		return nil, invalidf("a public client must use token endpoint auth method none, not %q", method)
+	case !spec.Public && method == "none":
+		return nil, invalidf("token endpoint auth method none is only for public clients")
+	}
+
+	c.GrantTypes = grants
+	c.ResponseTypes = responseTypes
+	c.Scopes = scopes
+	c.RedirectURIs = redirects
+	c.IDTokenSignedResponseAlg = alg
+	c.TokenEndpointAuthMethod = method
+	c.LogoURI, c.ClientURI, c.PolicyURI, c.TosURI = spec.LogoURI, spec.ClientURI, spec.PolicyURI, spec.TosURI
+	return c, nil
+}
+
+// listOf checks that values are allowed and not repeated.
+func listOf(what string, values, allowed []string) ([]string, error) {
+	out := make([]string, 0, len(values))
+	for _, v := range values {
+		if !slices.Contains(allowed, v) {
+			return nil, invalidf("%s %q is not supported; use one of %s", what, v, strings.Join(allowed, ", "))
+		}
+		if slices.Contains(out, v) {
+			return nil, invalidf("%s %q is listed twice", what, v)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// normaliseResponseTypes accepts the words of a response type in any order
+// (fosite compares them as sets) and stores the canonical spelling.
+func normaliseResponseTypes(values []string) ([]string, error) {
+	out := make([]string, 0, len(values))
+	for _, v := range values {
+		words := strings.Fields(v)
+		slices.Sort(words)
+		canonical := strings.Join(words, " ")
+		// Sorted words happen to spell every allowed value canonically.
+		if !slices.Contains(allowedResponseTypes, canonical) {
+			return nil, invalidf("response type %q is not supported; use one of %s", v, quoteAll(allowedResponseTypes))
+		}
+		if slices.Contains(out, canonical) {
+			return nil, invalidf("response type %q is listed twice", canonical)
+		}
+		out = append(out, canonical)
+	}
+	return out, nil
+}
+
+// parseScopes splits space-separated scope lists into tokens (RFC 6749 §3.3).
+func parseScopes(values []string) ([]string, error) {
+	var out []string
+	for _, v := range values {
+		for _, s := range strings.Fields(v) {
+			for _, r := range s {
+				// scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+				if r < 0x21 || r > 0x7e || r == '"' || r == '\\' {
+					return nil, invalidf("scope %q contains a character not allowed in a scope", s)
+				}
+			}
+			if slices.Contains(out, s) {
+				return nil, invalidf("scope %q is listed twice", s)
+			}
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// checkRedirectURIs applies the redirect URI rules. URIs are kept exactly as
+// given, because the authorization endpoint compares them byte for byte.
+func checkRedirectURIs(uris []string, public bool) ([]string, error) {
+	out := make([]string, 0, len(uris))
+	for _, raw := range uris {
+		if err := checkRedirectURI(raw, public); err != nil {
+			return nil, err
+		}
+		if slices.Contains(out, raw) {
+			return nil, invalidf("redirect URI %q is listed twice", raw)
+		}
+		out = append(out, raw)
+	}
+	return out, nil
+}
+
+func checkRedirectURI(raw string, public bool) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" {
+		return invalidf("redirect URI %q must be an absolute URI", raw)
+	}
+	if strings.Contains(raw, "#") {
+		return invalidf("redirect URI %q must not contain a fragment", raw)
+	}
+	if u.User != nil {
+		return invalidf("redirect URI %q must not contain user information", raw)
+	}
+	switch scheme := strings.ToLower(u.Scheme); {
+	case scheme == "https":
+		if u.Host == "" {
+			return invalidf("redirect URI %q has no host", raw)
+		}
+	case scheme == "http":
+		if !isLoopbackRedirectHost(u.Hostname()) {
+			return invalidf("redirect URI %q: plain http is only allowed for 127.0.0.1, [::1] and localhost; use https", raw)
+		}
+	case strings.Contains(scheme, "."):
+		// Private-use scheme of a native app, e.g. com.example.app:/cb (RFC 8252 §7.1).
+		if !public {
+			return invalidf("redirect URI %q: private-use schemes are only allowed for public (native) clients", raw)
+		}
+	default:
+		return invalidf("redirect URI %q must use https, http on a loopback host, or a private-use scheme such as com.example.app:/callback", raw)
+	}
+	return nil
+}
+
+func isLoopbackRedirectHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func isWebURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+}
+
+// isVisible reports whether s has only printable, non-space characters.
+func isVisible(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) || unicode.IsSpace(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkName refuses control characters and overly long display names, which
+// are shown on the consent screen.
+func checkName(what, name string) error {
+	if !utf8.ValidString(name) {
+		return invalidf("%s must be valid UTF-8", what)
+	}
+	if utf8.RuneCountInString(name) > maxNameLength {
+		return invalidf("%s must have at most %d characters", what, maxNameLength)
+	}
+	for _, r := range name {
+		if !unicode.IsPrint(r) {
+			return invalidf("%s %q contains a control character", what, name)
+		}
+	}
+	return nil
+}
+
+func quoteAll(values []string) string {
+	q := make([]string, len(values))
+	for i, v := range values {
+		q[i] = fmt.Sprintf("%q", v)
+	}
+	return strings.Join(q, ", ")
+}
+
+func generateClientSecret() (string, error) {
+	b := make([]byte, generatedSecretBytes)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate client secret: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// UserSpec describes a user to create.
+type UserSpec struct {
+	Username, Email, Name, Password string
+	EmailVerified                   bool
+}
+
+// Validate reports the first rule spec breaks, as CreateUser would, without
+// touching storage.
+func (spec UserSpec) Validate() error {
+	switch {
+	case spec.Username == "":
+		return invalidf("username is required")
+	case utf8.RuneCountInString(spec.Username) > maxUsernameLength:
+		return invalidf("username must have at most %d characters", maxUsernameLength)
+	case !isVisible(spec.Username):
+		return invalidf("username %q must consist of printable characters without spaces", spec.Username)
+	}
+	if spec.Email != "" {
+		addr, err := mail.ParseAddress(spec.Email)
+		// A bare address only: "Name <a@b>" would be stored with the name in it.
+		if err != nil || addr.Address != spec.Email {
+			return invalidf("email %q is not a valid address", spec.Email)
+		}
+	} else if spec.EmailVerified {
+		return invalidf("email cannot be marked verified without an email address")
+	}
+	if err := checkName("name", spec.Name); err != nil {
+		return err
+	}
+	switch {
+	case len(spec.Password) < MinPasswordLength:
+		return invalidf("password must have at least %d characters", MinPasswordLength)
+	case len(spec.Password) > maxPasswordBytes:
+		return invalidf("password must have at most %d bytes", maxPasswordBytes)
+	}
+	return nil
+}
+
+// CreateUser checks spec, hashes the password with the given bcrypt cost
+// (0 means DefaultPasswordCost) and stores the user under a new random
+// subject. A refused spec yields an error matching ErrInvalidSpec; a taken
+// username yields `user "X" already exists`, matching storage.ErrAlreadyExists.
+func CreateUser(ctx context.Context, users storage.Users, spec UserSpec, passwordCost int, now time.Time) (*storage.User, error) {
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	hash, err := HashPassword(spec.Password, passwordCost)
+	if err != nil {
+		return nil, err
+	}
+	subject, err := newSubject()
+	if err != nil {
+		return nil, err
+	}
+	u := &storage.User{
+		Subject:       subject,
+		Username:      spec.Username,
+		Email:         spec.Email,
+		EmailVerified: spec.EmailVerified,
+		Name:          spec.Name,
+		PasswordHash:  hash,
+		CreatedAt:     now,
+		UpdatedAt:     now,
+	}
+	if err := users.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, storage.ErrAlreadyExists) {
+			return nil, existsError{kind: "user", id: spec.Username}
+		}
+		return nil, fmt.Errorf("store user %q: %w", spec.Username, err)
+	}
+	return u, nil
+}
+
+// newSubject returns a random 128-bit hex id: stable, and revealing nothing
+// about the user (OIDC Core §8 recommends non-reassignable subjects).
+func newSubject() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate subject: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// The demo user and client seeded by `serve --demo`.
+const (
+	DemoUsername   = "demo"
+	DemoClientID   = "demo"
+	DemoClientName = "Consentry Demo"
+	// DemoCallbackPath is where the /demo page receives the authorization response.
+	DemoCallbackPath = "/demo/callback"
+
+	demoPasswordLength = 16
+	// No 0/O, 1/l/I: the password is read off a terminal and typed in.
+	demoPasswordAlphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+)
+
+// DemoCredentials tell the person starting the demo how to sign in. Password
+// is empty when the demo user already existed.
+type DemoCredentials struct {
+	ClientID, Username, Password string
+}
+
+// SeedDemo creates the demo client and user if they are missing: a public
+// client "demo" with redirect URI <issuer>/demo/callback and offline access,
+// and a user "demo" with a random password. created reports whether the user
+// was created now; only then is Password set, as it is never stored in plain.
+//
+// A demo client whose redirect URI no longer matches the issuer (the listen
+// address changed) is registered again.
+func SeedDemo(ctx context.Context, store storage.Store, hasher ClientSecretHasher, issuer string, now time.Time) (creds DemoCredentials, created bool, err error) {
+	creds = DemoCredentials{ClientID: DemoClientID, Username: DemoUsername}
+	// The client first: if the user then fails, the next start still shows a password.
+	if err := seedDemoClient(ctx, store, hasher, issuer, now); err != nil {
+		return creds, false, err
+	}
+
+	_, err = store.GetUserByUsername(ctx, DemoUsername)
+	if err == nil {
+		return creds, false, nil
+	}
+	if !errors.Is(err, storage.ErrNotFound) {
+		return creds, false, fmt.Errorf("load demo user: %w", err)
+	}
+	password, err := randomPassword(demoPasswordLength)
+	if err != nil {
+		return creds, false, err
+	}
+	_, err = CreateUser(ctx, store, UserSpec{
+		Username:      DemoUsername,
+		Email:         "demo@example.com",
+		EmailVerified: true,
+		Name:          "Demo User",
+		Password:      password,
+	}, DefaultPasswordCost, now)
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		return creds, false, nil // another instance seeded it first
+	}
+	if err != nil {
+		return creds, false, fmt.Errorf("create demo user: %w", err)
+	}
+	creds.Password = password
+	return creds, true, nil
+}
+
+func seedDemoClient(ctx context.Context, store storage.Store, hasher ClientSecretHasher, issuer string, now time.Time) error {
+	redirect := strings.TrimSuffix(issuer, "/") + DemoCallbackPath
+	existing, err := store.GetStoredClient(ctx, DemoClientID)
+	switch {
+	case err == nil && slices.Equal(existing.RedirectURIs, []string{redirect}):
+		return nil
+	case err == nil:
+		if err := store.DeleteClient(ctx, DemoClientID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("replace demo client: %w", err)
+		}
+	case !errors.Is(err, storage.ErrNotFound):
+		return fmt.Errorf("load demo client: %w", err)
+	}
+	_, _, err = RegisterClient(ctx, store, hasher, ClientSpec{
+		ID:                       DemoClientID,
+		Name:                     DemoClientName,
+		Public:                   true,
+		RedirectURIs:             []string{redirect},
+		Scopes:                   []string{"openid profile email offline_access"},
+		GrantTypes:               []string{"authorization_code", "refresh_token"},
+		IDTokenSignedResponseAlg: AlgRS256,
+	}, now)
+	if err != nil && !errors.Is(err, storage.ErrAlreadyExists) { // exists: another instance seeded it first
+		return fmt.Errorf("register demo client: %w", err)
+	}
+	return nil
+}
+
+func randomPassword(n int) (string, error) {
+	b := make([]byte, n)
+	max := big.NewInt(int64(len(demoPasswordAlphabet)))
+	for i := range b {
+		k, err := rand.Int(rand.Reader, max)
+		if err != nil {
+			return "", fmt.Errorf("generate password: %w", err)
+		}
+		b[i] = demoPasswordAlphabet[k.Int64()]
+	}
+	return string(b), nil
+}

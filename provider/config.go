@@ -1,0 +1,131 @@
+package provider
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration of a Consentry deployment. It is filled
+// from a YAML file, then CONSENTRY_* environment variables, then flags.
+type Config struct {
+	// Issuer is the public base URL, e.g. https://id.example.com.
+	Issuer string `yaml:"issuer"`
+	// Listen is the address the HTTP server binds, e.g. 127.0.0.1:8080.
+	Listen string `yaml:"listen"`
+	// DSN selects the database: sqlite://PATH or postgres://...
+	DSN string `yaml:"dsn"`
+	// SecretsKey, when set, encrypts signing keys and server secrets at rest.
+	SecretsKey string `yaml:"secrets_key"`
+	// TemplatesDir, when set, holds templates that replace the embedded ones.
+	TemplatesDir string `yaml:"templates_dir"`
+	// Demo seeds a demo user and client and serves the /demo page.
+	Demo bool `yaml:"demo"`
+
+	AccessTokenLifespan   Duration `yaml:"access_token_lifespan"`
+	RefreshTokenLifespan  Duration `yaml:"refresh_token_lifespan"`
+	IDTokenLifespan       Duration `yaml:"id_token_lifespan"`
+	AuthorizeCodeLifespan Duration `yaml:"authorize_code_lifespan"`
+	// SessionLifespan is how long a browser sign-in lasts.
+	SessionLifespan Duration `yaml:"session_lifespan"`
+	// LoginRequestLifespan is how long a pending authorization request waits
+	// for the user to sign in and consent.
+	LoginRequestLifespan Duration `yaml:"login_request_lifespan"`
+}
+
+// Duration is a time.Duration that reads "15m" or "720h" from YAML.
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return fmt.Errorf("duration: %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration %q: %w", s, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Std returns the value as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// DefaultConfig returns the configuration used when nothing is set.
+func DefaultConfig() Config {
+	return Config{
+		Issuer:                "http://127.0.0.1:8080",
+		Listen:                "127.0.0.1:8080",
+		DSN:                   "sqlite://consentry.db",
+		AccessTokenLifespan:   Duration(15 * time.Minute),
+		RefreshTokenLifespan:  Duration(365 * 24 * time.Hour),
+		IDTokenLifespan:       Duration(time.Hour),
+		AuthorizeCodeLifespan: Duration(5 * time.Minute),
+		SessionLifespan:       Duration(24 * time.Hour),
+		LoginRequestLifespan:  Duration(30 * time.Minute),
+	}
+}
+
+// LoadConfigFile reads a YAML file over cfg. Unknown keys are an error, so a
+// misspelt setting is caught at start-up instead of being silently ignored.
+func LoadConfigFile(path string, cfg *Config) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config %q: %w", path, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file sets nothing
+		return fmt.Errorf("parse config %q: %w", path, err)
+	}
+	return nil
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	u, err := url.Parse(c.Issuer)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return fmt.Errorf("issuer %q: must be an absolute http(s) URL", c.Issuer)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("issuer %q: must not have a query or fragment", c.Issuer)
+	}
+	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+		return fmt.Errorf("issuer %q: plain http is only allowed on loopback; use https", c.Issuer)
+	}
+	if c.Listen == "" {
+		return errors.New("listen: must not be empty")
+	}
+	if !strings.HasPrefix(c.DSN, "sqlite://") && !strings.HasPrefix(c.DSN, "postgres://") && !strings.HasPrefix(c.DSN, "postgresql://") {
+		return fmt.Errorf("dsn: must start with sqlite:// or postgres://")
+	}
+	for name, d := range map[string]Duration{
+		"access_token_lifespan":   c.AccessTokenLifespan,
+		"refresh_token_lifespan":  c.RefreshTokenLifespan,
+		"id_token_lifespan":       c.IDTokenLifespan,
+		"authorize_code_lifespan": c.AuthorizeCodeLifespan,
+		"session_lifespan":        c.SessionLifespan,
+		"login_request_lifespan":  c.LoginRequestLifespan,
+	} {
+		if d <= 0 {
+			return fmt.Errorf("%s: must be positive", name)
+		}
+	}
+	return nil
+}
+
+// SecureCookies reports whether cookies must carry the Secure attribute.
+func (c Config) SecureCookies() bool { return strings.HasPrefix(c.Issuer, "https://") }
+
+func isLoopbackHost(host string) bool {
+	return host == "localhost" || host == "::1" || strings.HasPrefix(host, "127.")
+}

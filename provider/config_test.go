@@ -1,0 +1,69 @@
+package provider
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		change  func(*Config)
+		wantErr string
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"https issuer", func(c *Config) { c.Issuer = "https://id.example.com" }, ""},
+		{"plain http off loopback", func(c *Config) { c.Issuer = "http://id.example.com" }, "only allowed on loopback"},
+		{"relative issuer", func(c *Config) { c.Issuer = "/id" }, "absolute"},
+		{"issuer with query", func(c *Config) { c.Issuer = "https://id.example.com/?a=b" }, "query"},
+		{"unknown database", func(c *Config) { c.DSN = "mysql://x" }, "dsn"},
+		{"zero lifespan", func(c *Config) { c.AccessTokenLifespan = 0 }, "access_token_lifespan"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := DefaultConfig()
+			tt.change(&c)
+			err := c.Validate()
+			if tt.wantErr == "" && err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("error = %v, want one mentioning %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestLoadConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	if err := os.WriteFile(good, []byte("issuer: https://id.example.com\naccess_token_lifespan: 5m\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := DefaultConfig()
+	if err := LoadConfigFile(good, &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Issuer != "https://id.example.com" || c.AccessTokenLifespan.Std() != 5*time.Minute || c.Listen != "127.0.0.1:8080" {
+		t.Fatalf("config = %+v", c)
+	}
+
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("isuer: https://typo.example.com\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := LoadConfigFile(bad, &c); err == nil || !strings.Contains(err.Error(), "isuer") {
+		t.Fatalf("unknown key not rejected: %v", err)
+	}
+
+	empty := filepath.Join(dir, "empty.yaml")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := LoadConfigFile(empty, &c); err != nil {
+		t.Fatalf("empty file: %v", err)
+	}
+}

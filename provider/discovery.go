@@ -1,0 +1,46 @@
+package provider
+
+import "slices"
+
+// Discovery returns the OpenID Provider Metadata (OpenID Connect Discovery
+// 1.0 §3) for this deployment.
+func (p *Provider) Discovery() map[string]any {
+	iss := p.issuer()
+	return map[string]any{
+		"issuer":                                        iss,
+		"authorization_endpoint":                        iss + PathAuthorize,
+		"token_endpoint":                                iss + PathToken,
+		"userinfo_endpoint":                             iss + PathUserinfo,
+		"jwks_uri":                                      iss + PathJWKS,
+		"revocation_endpoint":                           iss + PathRevoke,
+		"introspection_endpoint":                        iss + PathIntrospect,
+		"scopes_supported":                              []string{ScopeOpenID, "profile", "email", ScopeOfflineAcces},
+		"response_types_supported":                      []string{"code"},
+		"response_modes_supported":                      []string{"query"},
+		"grant_types_supported":                         []string{"authorization_code", "refresh_token", "client_credentials"},
+		"subject_types_supported":                       []string{"public"},
+		"id_token_signing_alg_values_supported":         []string{AlgRS256, AlgES256},
+		"code_challenge_methods_supported":              []string{"S256"},
+		"token_endpoint_auth_methods_supported":         []string{"client_secret_basic", "client_secret_post", "none"},
+		"revocation_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post", "none"},
+		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic"},
+		"claims_supported": []string{
+			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",
+			"name", "preferred_username", "email", "email_verified",
+		},
+		"prompt_values_supported":         []string{"none", "login", "consent"},
+		"claims_parameter_supported":      false,
+		"request_parameter_supported":     false,
+		"request_uri_parameter_supported": false,
+	}
+}
+
+// GrantTypes lists the grant types the token endpoint serves.
+func GrantTypes() []string {
+	return []string{"authorization_code", "refresh_token", "client_credentials"}
+}
+
+// SupportsGrantType reports whether the token endpoint serves grantType.
+func (p *Provider) SupportsGrantType(grantType string) bool {
+	return slices.Contains(GrantTypes(), grantType)
+}

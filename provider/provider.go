@@ -1,0 +1,205 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/consentry/consentry/storage"
+)
+
+// Endpoint paths, relative to the issuer. Discovery and the router both use them.
+const (
+	PathAuthorize     = "/oauth2/auth"
+	PathToken         = "/oauth2/token"
+	PathRevoke        = "/oauth2/revoke"
+	PathIntrospect    = "/oauth2/introspect"
+	PathUserinfo      = "/userinfo"
+	PathJWKS          = "/.well-known/jwks.json"
+	PathDiscovery     = "/.well-known/openid-configuration"
+	PathLogin         = "/login"
+	PathLogout        = "/logout"
+	PathConsent       = "/consent"
+	PathResume        = "/oauth2/auth/resume"
+	ScopeOpenID       = "openid"
+	ScopeOfflineAcces = "offline_access"
+)
+
+// Provider is a composed OAuth 2.0 / OpenID Connect provider.
+type Provider struct {
+	Config  Config
+	Store   storage.Store
+	Secrets *ServerSecrets
+	Keys    *SigningKeys
+	OAuth2  fosite.OAuth2Provider
+	Hasher  ClientSecretHasher
+	Logger  *slog.Logger
+	Now     func() time.Time
+
+	scopes map[string]ScopeDescription
+}
+
+// New loads or creates the server secrets and signing keys and composes fosite.
+func New(ctx context.Context, cfg Config, store storage.Store, logger *slog.Logger, now func() time.Time) (*Provider, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	secrets, err := LoadServerSecrets(ctx, store, cfg.SecretsKey, now)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := LoadSigningKeys(ctx, store, cfg.SecretsKey, now)
+	if err != nil {
+		return nil, err
+	}
+	p := &Provider{
+		Config:  cfg,
+		Store:   store,
+		Secrets: secrets,
+		Keys:    keys,
+		Hasher:  ClientSecretHasher{Key: secrets.ClientSecretKey},
+		Logger:  logger,
+		Now:     now,
+		scopes:  defaultScopeCatalogue(),
+	}
+	p.OAuth2 = p.compose()
+	return p, nil
+}
+
+func (p *Provider) issuer() string { return strings.TrimSuffix(p.Config.Issuer, "/") }
+
+func (p *Provider) fositeConfig() *fosite.Config {
+	return &fosite.Config{
+		AccessTokenLifespan:   p.Config.AccessTokenLifespan.Std(),
+		RefreshTokenLifespan:  p.Config.RefreshTokenLifespan.Std(),
+		IDTokenLifespan:       p.Config.IDTokenLifespan.Std(),
+		AuthorizeCodeLifespan: p.Config.AuthorizeCodeLifespan.Std(),
+		IDTokenIssuer:         p.issuer(),
+		AccessTokenIssuer:     p.issuer(),
+		TokenURL:              p.issuer() + PathToken,
+		GlobalSecret:          p.Secrets.TokenHMAC,
+		ClientSecretsHasher:   p.Hasher,
+		// Exact matching: a client registered for "calendar" must not get
+		// "calendar.write" through fosite's default hierarchic strategy.
+		ScopeStrategy:               fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy:    fosite.DefaultAudienceMatchingStrategy,
+		EnforcePKCEForPublicClients: true,
+		// Only offline_access yields a refresh token (OIDC Core §11); the
+		// legacy "offline" alias is not honoured.
+		RefreshTokenScopes:         []string{ScopeOfflineAcces},
+		SendDebugMessagesToClients: false,
+	}
+}
+
+// compose wires the fosite handlers Consentry serves, listed explicitly.
+func (p *Provider) compose() fosite.OAuth2Provider {
+	config := p.fositeConfig()
+	rs256, _ := p.Keys.Signing(AlgRS256)
+	signer := &jwt.DefaultSigner{GetPrivateKey: staticKey(rs256)}
+	strategy := &compose.CommonStrategy{
+		CoreStrategy:               compose.NewOAuth2HMACStrategy(config),
+		OpenIDConnectTokenStrategy: newIDTokenStrategy(p.Keys, config),
+		Signer:                     signer,
+	}
+	return compose.Compose(config, p.Store, strategy,
+		authorizeCodeFactory,
+		compose.OAuth2ClientCredentialsGrantFactory,
+		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OpenIDConnectExplicitFactory,
+		compose.OpenIDConnectRefreshFactory,
+		compose.OAuth2TokenIntrospectionFactory,
+		compose.OAuth2TokenRevocationFactory,
+		compose.OAuth2PKCEFactory,
+	)
+}
+
+func staticKey(key any) func(context.Context) (any, error) {
+	return func(context.Context) (any, error) { return key, nil }
+}
+
+// idTokenStrategy signs each ID token with the algorithm its client
+// registered (id_token_signed_response_alg), RS256 by default.
+type idTokenStrategy struct {
+	byAlg map[string]openid.OpenIDConnectTokenStrategy
+}
+
+var _ openid.OpenIDConnectTokenStrategy = (*idTokenStrategy)(nil)
+
+func newIDTokenStrategy(keys *SigningKeys, config fosite.Configurator) *idTokenStrategy {
+	s := &idTokenStrategy{byAlg: map[string]openid.OpenIDConnectTokenStrategy{}}
+	for _, alg := range []string{AlgRS256, AlgES256} {
+		key, ok := keys.Signing(alg)
+		if !ok {
+			continue
+		}
+		s.byAlg[alg] = compose.NewOpenIDConnectStrategy(staticKey(key), config)
+	}
+	return s
+}
+
+func (s *idTokenStrategy) GenerateIDToken(ctx context.Context, lifespan time.Duration, requester fosite.Requester) (string, error) {
+	alg := AlgRS256
+	if c, ok := requester.GetClient().(*storage.Client); ok && c.IDTokenSignedResponseAlg != "" {
+		alg = c.IDTokenSignedResponseAlg
+	}
+	strategy, ok := s.byAlg[alg]
+	if !ok {
+		return "", fosite.ErrServerError.WithDebugf("no signing key for %s", alg)
+	}
+	return strategy.GenerateIDToken(ctx, lifespan, requester)
+}
+
+// authorizeCodeFactory is fosite's authorization code handler, with a guard
+// that turns a lost race between two redemptions of one code into
+// invalid_grant instead of a server error.
+func authorizeCodeFactory(config fosite.Configurator, store any, strategy any) any {
+	inner := compose.OAuth2AuthorizeExplicitFactory(config, store, strategy).(*oauth2.AuthorizeExplicitGrantHandler)
+	return &authorizeCodeHandler{AuthorizeExplicitGrantHandler: inner}
+}
+
+type authorizeCodeHandler struct {
+	*oauth2.AuthorizeExplicitGrantHandler
+}
+
+var (
+	_ fosite.AuthorizeEndpointHandler = (*authorizeCodeHandler)(nil)
+	_ fosite.TokenEndpointHandler     = (*authorizeCodeHandler)(nil)
+)
+
+// PopulateTokenEndpointResponse redeems the code. Two concurrent redemptions
+// both pass fosite's read of the code; the store's conditional invalidation
+// lets only one commit, and the loser is a replay like any other: it gets
+// invalid_grant and the tokens of the winner are revoked.
+func (h *authorizeCodeHandler) PopulateTokenEndpointResponse(ctx context.Context, requester fosite.AccessRequester, responder fosite.AccessResponder) error {
+	err := h.AuthorizeExplicitGrantHandler.PopulateTokenEndpointResponse(ctx, requester, responder)
+	if err == nil || !errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
+		return err
+	}
+	code := requester.GetRequestForm().Get("code")
+	signature := h.AuthorizeCodeStrategy.AuthorizeCodeSignature(ctx, code)
+	if ar, getErr := h.CoreStorage.GetAuthorizeCodeSession(ctx, signature, requester.GetSession()); ar != nil {
+		_ = getErr // ErrInvalidatedAuthorizeCode is expected here
+		if revErr := h.TokenRevocationStorage.RevokeAccessToken(ctx, ar.GetID()); revErr != nil {
+			return fosite.ErrServerError.WithWrap(revErr)
+		}
+		if revErr := h.TokenRevocationStorage.RevokeRefreshToken(ctx, ar.GetID()); revErr != nil {
+			return fosite.ErrServerError.WithWrap(revErr)
+		}
+	}
+	return fosite.ErrInvalidGrant.WithHint("The authorization code has already been used.")
+}

@@ -1,0 +1,132 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ory/fosite"
+	"gorm.io/gorm"
+)
+
+// CreateClient stores a new client; ErrAlreadyExists when the id is taken.
+// Zero CreatedAt/UpdatedAt are set to now.
+func (s *GormStore) CreateClient(ctx context.Context, c *Client) error {
+	if c == nil || c.ID == "" {
+		return errors.New("create client: empty client id")
+	}
+	row := toClientRow(c)
+	now := s.now().UTC()
+	if row.CreatedAt.IsZero() {
+		row.CreatedAt = now
+	}
+	if row.UpdatedAt.IsZero() {
+		row.UpdatedAt = row.CreatedAt
+	}
+	// In a savepoint: a unique violation must not abort a caller's transaction.
+	err := s.transaction(ctx, func(tx *gorm.DB) error { return tx.Create(&row).Error })
+	if err != nil {
+		return fmt.Errorf("create client %q: %w", c.ID, dbErr(err))
+	}
+	return nil
+}
+
+// GetStoredClient returns the client; ErrNotFound for an unknown id.
+func (s *GormStore) GetStoredClient(ctx context.Context, id string) (*Client, error) {
+	c, err := s.loadClient(s.db(ctx), id)
+	if err != nil {
+		return nil, fmt.Errorf("load client %q: %w", id, err)
+	}
+	return c, nil
+}
+
+// GetClient implements fosite.ClientManager: the *Client as a fosite.Client,
+// ErrNotFound for an unknown id.
+func (s *GormStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	c, err := s.GetStoredClient(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (s *GormStore) loadClient(db *gorm.DB, id string) (*Client, error) {
+	var row clientRow
+	if err := db.Where("id = ?", id).Take(&row).Error; err != nil {
+		return nil, dbErr(err)
+	}
+	return row.toClient()
+}
+
+// ListClients returns every client, ordered by id.
+func (s *GormStore) ListClients(ctx context.Context) ([]Client, error) {
+	var rows []clientRow
+	if err := s.db(ctx).Order("id").Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("list clients: %w", dbErr(err))
+	}
+	out := make([]Client, 0, len(rows))
+	for i := range rows {
+		c, err := rows[i].toClient()
+		if err != nil {
+			return nil, fmt.Errorf("list clients: client %q: %w", rows[i].ID, err)
+		}
+		out = append(out, *c)
+	}
+	return out, nil
+}
+
+// DeleteClient deletes the client and every token issued to it; ErrNotFound
+// for an unknown id.
+func (s *GormStore) DeleteClient(ctx context.Context, id string) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		res := tx.Where("id = ?", id).Delete(&clientRow{})
+		if res.Error != nil {
+			return dbErr(res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		return deleteTokensWhere(tx, "client_id = ?", id)
+	})
+	if err != nil {
+		return fmt.Errorf("delete client %q: %w", id, err)
+	}
+	return nil
+}
+
+// ClientAssertionJWTValid returns fosite.ErrJTIKnown when the jti of a client
+// assertion was seen and has not expired yet, else nil.
+func (s *GormStore) ClientAssertionJWTValid(ctx context.Context, jti string) error {
+	var row assertionJTIRow
+	err := s.db(ctx).Where("jti = ?", jti).Take(&row).Error
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("check client assertion jti: %w", err)
+	case row.ExpiresAt.After(s.now()):
+		return fosite.ErrJTIKnown
+	default:
+		return nil
+	}
+}
+
+// SetClientAssertionJWT remembers jti until exp. It also forgets expired jtis,
+// and returns fosite.ErrJTIKnown when jti is remembered already.
+func (s *GormStore) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		if err := tx.Where("expires_at <= ?", s.now().UTC()).Delete(&assertionJTIRow{}).Error; err != nil {
+			return err
+		}
+		return tx.Create(&assertionJTIRow{JTI: jti, ExpiresAt: exp.UTC()}).Error
+	})
+	switch {
+	case errors.Is(err, gorm.ErrDuplicatedKey):
+		return fosite.ErrJTIKnown
+	case err != nil:
+		return fmt.Errorf("store client assertion jti: %w", err)
+	default:
+		return nil
+	}
+}

@@ -1,0 +1,18 @@
+// Package storage defines what Consentry persists and how.
+//
+// The Store interface combines fosite's storage interfaces (clients, authorize
+// codes, access and refresh tokens, PKCE and OpenID Connect sessions,
+// transactions) with Consentry's own records: clients, users, pending
+// authorization requests, signing keys and server secrets. Errors are reported
+// through the sentinels ErrNotFound (which is fosite.ErrNotFound) and
+// ErrAlreadyExists, tested with errors.Is.
+//
+// GormStore is the implementation, on SQLite (for single-instance deployments
+// and tests) or PostgreSQL. Tokens are stored under the signature fosite
+// derives from them, never the raw token, and the OpenID Connect session,
+// which fosite keys by the raw authorization code, is stored under a SHA-256
+// hash of that code.
+//
+// Every implementation must pass the conformance suite in package
+// storage/storagetest.
+package storage

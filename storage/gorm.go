@@ -1,0 +1,290 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"gorm.io/driver/postgres"
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+)
+
+// Compile-time check.
+var _ Store = (*GormStore)(nil)
+
+// GormStore is the Store on a SQL database (SQLite or PostgreSQL) through gorm.
+// It is safe for concurrent use. Create it with Open, then call Migrate.
+type GormStore struct {
+	gdb    *gorm.DB
+	sqlDB  *sql.DB
+	logger *slog.Logger
+	// now is the clock for expiry checks and timestamps.
+	now func() time.Time
+}
+
+// sqliteDefaults are the connection parameters (mattn/go-sqlite3 names) that
+// make one SQLite file serve a concurrent server:
+//   - WAL lets readers proceed while one writer commits;
+//   - busy_timeout makes a writer wait for the lock instead of failing;
+//   - txlock=immediate takes the write lock at BEGIN, so two read-then-write
+//     transactions queue up instead of both reading and then deadlocking
+//     (SQLITE_BUSY) when upgrading to write;
+//   - synchronous=NORMAL is durable enough under WAL and much faster.
+func sqliteDefaults() url.Values {
+	return url.Values{
+		"_journal_mode": {"WAL"},
+		"_busy_timeout": {"10000"},
+		"_foreign_keys": {"on"},
+		"_txlock":       {"immediate"},
+		"_synchronous":  {"NORMAL"},
+	}
+}
+
+// Open connects to the database named by dsn:
+//
+//	sqlite://consentry.db               (relative path)
+//	sqlite:///var/lib/consentry/db.sqlite (absolute path)
+//	postgres://user:pass@host:5432/db?sslmode=require (or postgresql://)
+//
+// For SQLite the parent directory is created when missing. Extra query
+// parameters on a sqlite DSN are passed to the driver. Open does not create
+// tables; call Migrate. A nil logger discards logs.
+func Open(ctx context.Context, dsn string, logger *slog.Logger) (*GormStore, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	dialector, err := dialectorFor(dsn)
+	if err != nil {
+		return nil, err
+	}
+	gdb, err := gorm.Open(dialector, &gorm.Config{
+		Logger: newGormLogger(logger),
+		// Every statement we issue alone is atomic already; multi-statement
+		// work uses explicit transactions.
+		SkipDefaultTransaction: true,
+		// Map unique violations to gorm.ErrDuplicatedKey on both databases.
+		TranslateError: true,
+		NowFunc:        func() time.Time { return time.Now().UTC() },
+		// Ping below, with the caller's context.
+		DisableAutomaticPing: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	sqlDB, err := gdb.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	return &GormStore{gdb: gdb, sqlDB: sqlDB, logger: logger, now: time.Now}, nil
+}
+
+// dialectorFor picks the gorm driver for dsn. Error messages name the scheme
+// only: a DSN may carry a password.
+func dialectorFor(dsn string) (gorm.Dialector, error) {
+	scheme, rest, ok := strings.Cut(dsn, "://")
+	if !ok {
+		return nil, errors.New("database DSN must start with sqlite:// or postgres://")
+	}
+	switch strings.ToLower(scheme) {
+	case "sqlite", "sqlite3":
+		conn, err := sqliteConnString(rest)
+		if err != nil {
+			return nil, err
+		}
+		return sqlite.Open(conn), nil
+	case "postgres", "postgresql":
+		return postgres.Open(dsn), nil
+	default:
+		return nil, fmt.Errorf("unsupported database DSN scheme %q: use sqlite://PATH or postgres://...", scheme)
+	}
+}
+
+// sqliteConnString turns the part after sqlite:// into a mattn/go-sqlite3
+// connection string, creating the file's directory when missing.
+func sqliteConnString(rest string) (string, error) {
+	path, query, _ := strings.Cut(rest, "?")
+	switch path {
+	case "":
+		return "", errors.New("sqlite DSN has no file path: use sqlite://PATH")
+	case ":memory:":
+		// Every pooled connection would get its own empty database.
+		return "", errors.New("sqlite in-memory databases are not supported: use a file path")
+	}
+	params, err := url.ParseQuery(query)
+	if err != nil {
+		return "", fmt.Errorf("sqlite DSN parameters: %w", err)
+	}
+	for k, v := range sqliteDefaults() {
+		if !params.Has(k) {
+			params[k] = v
+		}
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", fmt.Errorf("create sqlite directory: %w", err)
+		}
+	}
+	return path + "?" + params.Encode(), nil
+}
+
+// Migrate creates or updates the tables.
+func (s *GormStore) Migrate(ctx context.Context) error {
+	if err := s.gdb.WithContext(ctx).AutoMigrate(allModels()...); err != nil {
+		return fmt.Errorf("migrate database: %w", err)
+	}
+	return nil
+}
+
+// Ping checks that the database answers.
+func (s *GormStore) Ping(ctx context.Context) error {
+	if err := s.sqlDB.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	return nil
+}
+
+// Close releases the database connections.
+func (s *GormStore) Close() error {
+	if err := s.sqlDB.Close(); err != nil {
+		return fmt.Errorf("close database: %w", err)
+	}
+	return nil
+}
+
+// txKey is the context key under which BeginTX stores the transaction.
+type txKey struct{}
+
+// txState is one BeginTX scope. The outermost scope owns a database
+// transaction; nested scopes are savepoints inside it.
+type txState struct {
+	store     *GormStore
+	tx        *gorm.DB
+	savepoint string        // "" for the outermost scope
+	seq       *atomic.Int64 // savepoint name counter, shared by all scopes of one transaction
+}
+
+func txFrom(ctx context.Context, s *GormStore) *txState {
+	st, _ := ctx.Value(txKey{}).(*txState)
+	if st == nil || st.store != s {
+		return nil
+	}
+	return st
+}
+
+// db returns the handle every query must use: the transaction carried by ctx
+// when there is one (otherwise SQLite would wait on its own write lock), else
+// the pool.
+func (s *GormStore) db(ctx context.Context) *gorm.DB {
+	if st := txFrom(ctx, s); st != nil {
+		return st.tx.WithContext(ctx)
+	}
+	return s.gdb.WithContext(ctx)
+}
+
+// transaction runs fn atomically: in a new transaction, or in a savepoint of
+// the transaction carried by ctx, so that a failure inside fn (for example a
+// unique violation, which aborts a PostgreSQL transaction) leaves the
+// caller's transaction usable.
+func (s *GormStore) transaction(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return s.db(ctx).Transaction(fn)
+}
+
+// BeginTX starts a transaction and returns a context carrying it; every store
+// method called with that context runs inside it. Finish it with Commit or
+// Rollback. On a context that already carries a transaction, BeginTX opens a
+// savepoint: its Rollback undoes only the work since BeginTX, its Commit
+// leaves the outer transaction to decide.
+func (s *GormStore) BeginTX(ctx context.Context) (context.Context, error) {
+	if parent := txFrom(ctx, s); parent != nil {
+		name := fmt.Sprintf("consentry_sp%d", parent.seq.Add(1))
+		if err := parent.tx.WithContext(ctx).SavePoint(name).Error; err != nil {
+			return ctx, fmt.Errorf("begin nested transaction: %w", err)
+		}
+		return context.WithValue(ctx, txKey{}, &txState{store: s, tx: parent.tx, savepoint: name, seq: parent.seq}), nil
+	}
+	tx := s.gdb.WithContext(ctx).Begin()
+	if tx.Error != nil {
+		return ctx, fmt.Errorf("begin transaction: %w", tx.Error)
+	}
+	return context.WithValue(ctx, txKey{}, &txState{store: s, tx: tx, seq: new(atomic.Int64)}), nil
+}
+
+// Commit commits the transaction started by BeginTX.
+func (s *GormStore) Commit(ctx context.Context) error {
+	st := txFrom(ctx, s)
+	if st == nil {
+		return errors.New("commit: no transaction in context")
+	}
+	if st.savepoint != "" {
+		return nil
+	}
+	c, err := st.committer()
+	if err != nil {
+		return err
+	}
+	if err := c.Commit(); err != nil {
+		return fmt.Errorf("commit transaction: %w", dbErr(err))
+	}
+	return nil
+}
+
+// Rollback rolls back the transaction started by BeginTX. Rolling back a
+// transaction that already ended (fosite rolls back after a failed commit)
+// is not an error.
+func (s *GormStore) Rollback(ctx context.Context) error {
+	st := txFrom(ctx, s)
+	if st == nil {
+		return errors.New("rollback: no transaction in context")
+	}
+	if st.savepoint != "" {
+		if err := st.tx.WithContext(ctx).RollbackTo(st.savepoint).Error; err != nil {
+			return fmt.Errorf("rollback nested transaction: %w", err)
+		}
+		return nil
+	}
+	c, err := st.committer()
+	if err != nil {
+		return err
+	}
+	if err := c.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
+		return fmt.Errorf("rollback transaction: %w", err)
+	}
+	return nil
+}
+
+// committer returns the database transaction itself. Commit and Rollback use
+// it directly rather than through gorm, whose handle accumulates errors.
+func (st *txState) committer() (gorm.TxCommitter, error) {
+	c, ok := st.tx.Statement.ConnPool.(gorm.TxCommitter)
+	if !ok || c == nil {
+		return nil, errors.New("transaction handle is not a transaction")
+	}
+	return c, nil
+}
+
+// dbErr maps driver errors to the package's sentinels.
+func dbErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return ErrNotFound
+	case errors.Is(err, gorm.ErrDuplicatedKey):
+		return ErrAlreadyExists
+	default:
+		return err
+	}
+}

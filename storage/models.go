@@ -1,0 +1,328 @@
+package storage
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Table names. Every table is prefixed so that Consentry can share a database.
+const (
+	tableClients        = "consentry_clients"
+	tableUsers          = "consentry_users"
+	tableAuthRequests   = "consentry_auth_requests"
+	tableSigningKeys    = "consentry_signing_keys"
+	tableSecrets        = "consentry_secrets"
+	tableAssertionJTIs  = "consentry_client_assertion_jtis"
+	tableAuthorizeCodes = "consentry_authorize_codes"
+	tableAccessTokens   = "consentry_access_tokens"
+	tableRefreshTokens  = "consentry_refresh_tokens"
+	tablePKCERequests   = "consentry_pkce_requests"
+	tableOIDCSessions   = "consentry_oidc_sessions"
+)
+
+// allModels lists every table for Migrate.
+func allModels() []any {
+	return []any{
+		&clientRow{}, &userRow{}, &authRequestRow{}, &signingKeyRow{}, &secretRow{}, &assertionJTIRow{},
+		&authorizeCodeRow{}, &accessTokenRow{}, &refreshTokenRow{}, &pkceRequestRow{}, &oidcSessionRow{},
+	}
+}
+
+// String lists are stored as JSON arrays in text columns: portable between
+// SQLite and PostgreSQL, and unambiguous for values containing spaces.
+
+type clientRow struct {
+	ID                       string    `gorm:"column:id;primaryKey"`
+	Name                     string    `gorm:"column:name;not null"`
+	SecretHash               []byte    `gorm:"column:secret_hash"`
+	Public                   bool      `gorm:"column:public;not null"`
+	RedirectURIs             string    `gorm:"column:redirect_uris;not null"`
+	GrantTypes               string    `gorm:"column:grant_types;not null"`
+	ResponseTypes            string    `gorm:"column:response_types;not null"`
+	Scopes                   string    `gorm:"column:scopes;not null"`
+	Audience                 string    `gorm:"column:audience;not null"`
+	TokenEndpointAuthMethod  string    `gorm:"column:token_endpoint_auth_method;not null"`
+	IDTokenSignedResponseAlg string    `gorm:"column:id_token_signed_response_alg;not null"`
+	LogoURI                  string    `gorm:"column:logo_uri;not null"`
+	ClientURI                string    `gorm:"column:client_uri;not null"`
+	PolicyURI                string    `gorm:"column:policy_uri;not null"`
+	TosURI                   string    `gorm:"column:tos_uri;not null"`
+	CreatedAt                time.Time `gorm:"column:created_at;not null"`
+	UpdatedAt                time.Time `gorm:"column:updated_at;not null"`
+}
+
+func (clientRow) TableName() string { return tableClients }
+
+type userRow struct {
+	Subject       string    `gorm:"column:subject;primaryKey"`
+	Username      string    `gorm:"column:username;not null;uniqueIndex"`
+	Email         string    `gorm:"column:email;not null;index"`
+	EmailVerified bool      `gorm:"column:email_verified;not null"`
+	Name          string    `gorm:"column:name;not null"`
+	PasswordHash  []byte    `gorm:"column:password_hash"`
+	Disabled      bool      `gorm:"column:disabled;not null"`
+	CreatedAt     time.Time `gorm:"column:created_at;not null"`
+	UpdatedAt     time.Time `gorm:"column:updated_at;not null"`
+}
+
+func (userRow) TableName() string { return tableUsers }
+
+type authRequestRow struct {
+	ID        string     `gorm:"column:id;primaryKey"`
+	Query     string     `gorm:"column:query;not null"`
+	Subject   string     `gorm:"column:subject;not null;index"`
+	AuthTime  *time.Time `gorm:"column:auth_time"`
+	CreatedAt time.Time  `gorm:"column:created_at;not null"`
+	ExpiresAt time.Time  `gorm:"column:expires_at;not null;index"`
+}
+
+func (authRequestRow) TableName() string { return tableAuthRequests }
+
+type signingKeyRow struct {
+	KID        string    `gorm:"column:kid;primaryKey"`
+	Algorithm  string    `gorm:"column:algorithm;not null"`
+	PrivateKey []byte    `gorm:"column:private_key;not null"`
+	Encrypted  bool      `gorm:"column:encrypted;not null"`
+	CreatedAt  time.Time `gorm:"column:created_at;not null;index"`
+	// RetiredAt marks a key taken out of service (kept in the database for
+	// the record, left out of ListSigningKeys). Set by operators; the Store
+	// interface has no call for it yet.
+	RetiredAt *time.Time `gorm:"column:retired_at;index"`
+}
+
+func (signingKeyRow) TableName() string { return tableSigningKeys }
+
+type secretRow struct {
+	Name      string    `gorm:"column:name;primaryKey"`
+	Value     []byte    `gorm:"column:value;not null"`
+	Encrypted bool      `gorm:"column:encrypted;not null"`
+	CreatedAt time.Time `gorm:"column:created_at;not null"`
+}
+
+func (secretRow) TableName() string { return tableSecrets }
+
+// assertionJTIRow remembers the jti of a client assertion JWT until it
+// expires, so that it cannot be replayed.
+type assertionJTIRow struct {
+	JTI       string    `gorm:"column:jti;primaryKey"`
+	ExpiresAt time.Time `gorm:"column:expires_at;not null;index"`
+}
+
+func (assertionJTIRow) TableName() string { return tableAssertionJTIs }
+
+// tokenFields is one stored fosite request, shared by every token table (as
+// a named embedded field: gorm ignores unexported anonymous ones).
+// Signature is what fosite passes (the HMAC signature of the token, or the
+// hash of the authorization code for OpenID Connect sessions); the raw token
+// is never stored.
+type tokenFields struct {
+	Signature   string    `gorm:"column:signature;primaryKey"`
+	RequestID   string    `gorm:"column:request_id;not null;index"`
+	ClientID    string    `gorm:"column:client_id;not null;index"`
+	Subject     string    `gorm:"column:subject;not null;index"`
+	RequestedAt time.Time `gorm:"column:requested_at;not null"`
+	// ExpiresAt is the session's expiry for this token type; NULL when the
+	// session sets none. It is kept for clean-up; fosite checks expiry itself.
+	ExpiresAt         *time.Time `gorm:"column:expires_at;index"`
+	RequestedScopes   string     `gorm:"column:requested_scopes;not null"`
+	GrantedScopes     string     `gorm:"column:granted_scopes;not null"`
+	RequestedAudience string     `gorm:"column:requested_audience;not null"`
+	GrantedAudience   string     `gorm:"column:granted_audience;not null"`
+	// Form is the URL-encoded request form, already sanitised by fosite.
+	Form string `gorm:"column:form;not null"`
+	// Session is the JSON of the fosite.Session.
+	Session string `gorm:"column:session;not null"`
+	Active  bool   `gorm:"column:active;not null"`
+}
+
+type authorizeCodeRow struct {
+	Token tokenFields `gorm:"embedded"`
+}
+
+func (authorizeCodeRow) TableName() string { return tableAuthorizeCodes }
+
+type accessTokenRow struct {
+	Token tokenFields `gorm:"embedded"`
+}
+
+func (accessTokenRow) TableName() string { return tableAccessTokens }
+
+type refreshTokenRow struct {
+	Token tokenFields `gorm:"embedded"`
+	// AccessTokenSignature is the access token issued together with this
+	// refresh token.
+	AccessTokenSignature string `gorm:"column:access_token_signature;not null"`
+}
+
+func (refreshTokenRow) TableName() string { return tableRefreshTokens }
+
+type pkceRequestRow struct {
+	Token tokenFields `gorm:"embedded"`
+}
+
+func (pkceRequestRow) TableName() string { return tablePKCERequests }
+
+type oidcSessionRow struct {
+	Token tokenFields `gorm:"embedded"`
+}
+
+func (oidcSessionRow) TableName() string { return tableOIDCSessions }
+
+// encodeList stores a string list as a JSON array ("[]" when empty).
+func encodeList(l []string) string {
+	if len(l) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(l) // marshalling a []string cannot fail
+	return string(b)
+}
+
+// decodeList reads a list written by encodeList; empty lists come back nil.
+func decodeList(s string) ([]string, error) {
+	if s == "" || s == "[]" {
+		return nil, nil
+	}
+	var l []string
+	if err := json.Unmarshal([]byte(s), &l); err != nil {
+		return nil, fmt.Errorf("decode string list: %w", err)
+	}
+	if len(l) == 0 {
+		return nil, nil
+	}
+	return l, nil
+}
+
+// utc normalises a time for storage: databases differ in how they keep zones.
+func utc(t time.Time) time.Time { return t.UTC() }
+
+// nullTime stores the zero time as NULL.
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// fromNullTime reads a time written by nullTime.
+func fromNullTime(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+func toClientRow(c *Client) clientRow {
+	return clientRow{
+		ID:                       c.ID,
+		Name:                     c.Name,
+		SecretHash:               c.SecretHash,
+		Public:                   c.Public,
+		RedirectURIs:             encodeList(c.RedirectURIs),
+		GrantTypes:               encodeList(c.GrantTypes),
+		ResponseTypes:            encodeList(c.ResponseTypes),
+		Scopes:                   encodeList(c.Scopes),
+		Audience:                 encodeList(c.Audience),
+		TokenEndpointAuthMethod:  c.TokenEndpointAuthMethod,
+		IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg,
+		LogoURI:                  c.LogoURI,
+		ClientURI:                c.ClientURI,
+		PolicyURI:                c.PolicyURI,
+		TosURI:                   c.TosURI,
+		CreatedAt:                utc(c.CreatedAt),
+		UpdatedAt:                utc(c.UpdatedAt),
+	}
+}
+
+func (r *clientRow) toClient() (*Client, error) {
+	c := &Client{
+		ID:                       r.ID,
+		Name:                     r.Name,
+		SecretHash:               r.SecretHash,
+		Public:                   r.Public,
+		TokenEndpointAuthMethod:  r.TokenEndpointAuthMethod,
+		IDTokenSignedResponseAlg: r.IDTokenSignedResponseAlg,
+		LogoURI:                  r.LogoURI,
+		ClientURI:                r.ClientURI,
+		PolicyURI:                r.PolicyURI,
+		TosURI:                   r.TosURI,
+		CreatedAt:                utc(r.CreatedAt),
+		UpdatedAt:                utc(r.UpdatedAt),
+	}
+	lists := []struct {
+		dst *[]string
+		src string
+	}{
+		{&c.RedirectURIs, r.RedirectURIs},
+		{&c.GrantTypes, r.GrantTypes},
+		{&c.ResponseTypes, r.ResponseTypes},
+		{&c.Scopes, r.Scopes},
+		{&c.Audience, r.Audience},
+	}
+	for _, l := range lists {
+		v, err := decodeList(l.src)
+		if err != nil {
+			return nil, err
+		}
+		*l.dst = v
+	}
+	if len(c.SecretHash) == 0 {
+		c.SecretHash = nil
+	}
+	return c, nil
+}
+
+func toUserRow(u *User) userRow {
+	return userRow{
+		Subject:       u.Subject,
+		Username:      u.Username,
+		Email:         u.Email,
+		EmailVerified: u.EmailVerified,
+		Name:          u.Name,
+		PasswordHash:  u.PasswordHash,
+		Disabled:      u.Disabled,
+		CreatedAt:     utc(u.CreatedAt),
+		UpdatedAt:     utc(u.UpdatedAt),
+	}
+}
+
+func (r *userRow) toUser() *User {
+	u := &User{
+		Subject:       r.Subject,
+		Username:      r.Username,
+		Email:         r.Email,
+		EmailVerified: r.EmailVerified,
+		Name:          r.Name,
+		PasswordHash:  r.PasswordHash,
+		Disabled:      r.Disabled,
+		CreatedAt:     utc(r.CreatedAt),
+		UpdatedAt:     utc(r.UpdatedAt),
+	}
+	if len(u.PasswordHash) == 0 {
+		u.PasswordHash = nil
+	}
+	return u
+}
+
+func toAuthRequestRow(r *AuthRequest) authRequestRow {
+	return authRequestRow{
+		ID:        r.ID,
+		Query:     r.Query,
+		Subject:   r.Subject,
+		AuthTime:  nullTime(r.AuthTime),
+		CreatedAt: utc(r.CreatedAt),
+		ExpiresAt: utc(r.ExpiresAt),
+	}
+}
+
+func (r *authRequestRow) toAuthRequest() *AuthRequest {
+	return &AuthRequest{
+		ID:        r.ID,
+		Query:     r.Query,
+		Subject:   r.Subject,
+		AuthTime:  fromNullTime(r.AuthTime),
+		CreatedAt: utc(r.CreatedAt),
+		ExpiresAt: utc(r.ExpiresAt),
+	}
+}

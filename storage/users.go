@@ -1,0 +1,122 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// userColumns are the columns UpdateUser writes: everything but the key and
+// the creation time.
+func userColumns() []string {
+	return []string{"username", "email", "email_verified", "name", "password_hash", "disabled", "updated_at"}
+}
+
+// CreateUser stores a new user; ErrAlreadyExists when the subject or the
+// username is taken. Zero CreatedAt/UpdatedAt are set to now.
+func (s *GormStore) CreateUser(ctx context.Context, u *User) error {
+	if u == nil || u.Subject == "" || u.Username == "" {
+		return errors.New("create user: subject and username are required")
+	}
+	row := toUserRow(u)
+	now := s.now().UTC()
+	if row.CreatedAt.IsZero() {
+		row.CreatedAt = now
+	}
+	if row.UpdatedAt.IsZero() {
+		row.UpdatedAt = row.CreatedAt
+	}
+	err := s.transaction(ctx, func(tx *gorm.DB) error { return tx.Create(&row).Error })
+	if err != nil {
+		return fmt.Errorf("create user %q: %w", u.Subject, dbErr(err))
+	}
+	return nil
+}
+
+// GetUser returns the user with the subject; ErrNotFound when unknown.
+func (s *GormStore) GetUser(ctx context.Context, subject string) (*User, error) {
+	var row userRow
+	if err := s.db(ctx).Where("subject = ?", subject).Take(&row).Error; err != nil {
+		return nil, fmt.Errorf("load user %q: %w", subject, dbErr(err))
+	}
+	return row.toUser(), nil
+}
+
+// GetUserByUsername returns the user with the username (matched exactly);
+// ErrNotFound when unknown.
+func (s *GormStore) GetUserByUsername(ctx context.Context, username string) (*User, error) {
+	var row userRow
+	if err := s.db(ctx).Where("username = ?", username).Take(&row).Error; err != nil {
+		// The username is typed by whoever signs in: keep it out of errors.
+		return nil, fmt.Errorf("load user by username: %w", dbErr(err))
+	}
+	return row.toUser(), nil
+}
+
+// ListUsers returns every user, ordered by username.
+func (s *GormStore) ListUsers(ctx context.Context) ([]User, error) {
+	var rows []userRow
+	if err := s.db(ctx).Order("username").Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("list users: %w", dbErr(err))
+	}
+	out := make([]User, 0, len(rows))
+	for i := range rows {
+		out = append(out, *rows[i].toUser())
+	}
+	return out, nil
+}
+
+// UpdateUser loads the user, applies fn and stores the result in one
+// transaction, the row locked meanwhile. fn's error aborts the update and is
+// returned. The subject and CreatedAt cannot be changed; UpdatedAt is set to
+// now. ErrNotFound when the user is unknown; ErrAlreadyExists when fn picks a
+// taken username.
+func (s *GormStore) UpdateUser(ctx context.Context, subject string, fn func(*User) error) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		var row userRow
+		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("subject = ?", subject).Take(&row).Error; err != nil {
+			return dbErr(err)
+		}
+		u := row.toUser()
+		if err := fn(u); err != nil {
+			return err
+		}
+		if u.Username == "" {
+			return errors.New("username is required")
+		}
+		next := toUserRow(u)
+		next.Subject = row.Subject
+		next.CreatedAt = row.CreatedAt
+		next.UpdatedAt = s.now().UTC()
+		return dbErr(tx.Model(&userRow{}).Where("subject = ?", subject).Select(userColumns()).Updates(&next).Error)
+	})
+	if err != nil {
+		return fmt.Errorf("update user %q: %w", subject, err)
+	}
+	return nil
+}
+
+// DeleteUser deletes the user, the tokens issued for them and their pending
+// authorization requests; ErrNotFound for an unknown subject.
+func (s *GormStore) DeleteUser(ctx context.Context, subject string) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		res := tx.Where("subject = ?", subject).Delete(&userRow{})
+		if res.Error != nil {
+			return dbErr(res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		if err := tx.Where("subject = ?", subject).Delete(&authRequestRow{}).Error; err != nil {
+			return err
+		}
+		return deleteTokensWhere(tx, "subject = ?", subject)
+	})
+	if err != nil {
+		return fmt.Errorf("delete user %q: %w", subject, err)
+	}
+	return nil
+}
