@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/consentry/consentry/provider"
+	"github.com/consentry/consentry/storage"
+)
+
+const clientsCreateHelp = `
+Register an OAuth 2.0 / OpenID Connect client. Without --secret and without
+--public, a 256-bit secret is generated and printed once; only its hash is
+stored, so it cannot be shown again.
+
+A client that asks for offline_access must have the refresh_token grant type
+(and so authorization_code): a refresh token is the only way to honour it.
+
+Defaults: name = id; grant type authorization_code; response type code;
+scope "openid"; ID token algorithm RS256; token endpoint auth method
+client_secret_basic (none for public clients).
+
+Redirect URIs must be absolute, without fragment, and use https, http on
+127.0.0.1, [::1] or localhost, or (public clients only) a private-use scheme
+such as com.example.app:/callback. They are matched exactly.
+
+Example:
+  consentry clients create --id app --name "Example App" \
+      --redirect-uri https://app.example.com/callback \
+      --scope "openid profile email offline_access" \
+      --grant-type authorization_code --grant-type refresh_token`
+
+func runClientsCreate(ctx context.Context, e *env, c *command, args []string) (err error) {
+	fs, g := c.newFlagSet(e)
+	var spec provider.ClientSpec
+	var redirects, scopes, grants, responseTypes listFlag
+	fs.StringVar(&spec.ID, "id", "", "client `ID` (required; printable, no spaces, at most 128 characters)")
+	fs.StringVar(&spec.Name, "name", "", "`NAME` shown on the consent screen (default: the id)")
+	fs.StringVar(&spec.Secret, "secret", "", "client `SECRET` of at least 32 characters (default: generated)")
+	fs.BoolVar(&spec.Public, "public", false, "register a public client (no secret; native and browser apps)")
+	fs.Var(&redirects, "redirect-uri", "redirect `URI` (repeatable)")
+	fs.Var(&scopes, "scope", "space-separated `SCOPES` the client may request (repeatable; default \"openid\")")
+	fs.Var(&grants, "grant-type", "`GRANT` type: authorization_code, refresh_token or client_credentials\n(repeatable; default authorization_code)")
+	fs.Var(&responseTypes, "response-type", "response `TYPE`: code, id_token, \"id_token token\" or \"code id_token\"\n(repeatable; default code)")
+	fs.StringVar(&spec.LogoURI, "logo-uri", "", "`URL` of the client's logo")
+	fs.StringVar(&spec.ClientURI, "client-uri", "", "`URL` of the client's home page")
+	fs.StringVar(&spec.PolicyURI, "policy-uri", "", "`URL` of the client's privacy policy")
+	fs.StringVar(&spec.TosURI, "tos-uri", "", "`URL` of the client's terms of service")
+	fs.StringVar(&spec.IDTokenSignedResponseAlg, "id-token-alg", "", "ID token signing `ALG`: RS256 or ES256 (default RS256)")
+	fs.StringVar(&spec.TokenEndpointAuthMethod, "token-endpoint-auth-method", "", "`METHOD`: client_secret_basic, client_secret_post or none\n(default client_secret_basic; none for public clients)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := c.parseN(e, fs, args); err != nil {
+		return err
+	}
+	if spec.ID == "" {
+		return usagef("--id is required")
+	}
+	if spec.Public && spec.Secret != "" {
+		return usagef("--secret and --public exclude each other: a public client has no secret")
+	}
+	spec.RedirectURIs, spec.Scopes, spec.GrantTypes, spec.ResponseTypes = redirects, scopes, grants, responseTypes
+	// Refuse a bad registration before creating a database or secrets.
+	if err := spec.Validate(); err != nil {
+		return err
+	}
+
+	s, st, err := setup(ctx, e, fs, g)
+	if err != nil {
+		return err
+	}
+	defer closeStore(st, &err)
+
+	// Only confidential clients need the hashing key, so registering a
+	// public client works without the secrets key.
+	var hasher provider.ClientSecretHasher
+	if !spec.Public {
+		secrets, err := provider.LoadServerSecrets(ctx, st, s.cfg.SecretsKey, time.Now)
+		if err != nil {
+			return fmt.Errorf("load server secrets: %w", err)
+		}
+		hasher.Key = secrets.ClientSecretKey
+	}
+	client, secret, err := provider.RegisterClient(ctx, st, hasher, spec, time.Now())
+	if err != nil {
+		return err
+	}
+	return printCreatedClient(e, client, secret, *asJSON)
+}
+
+// printCreatedClient shows the new client and, once, its secret. In JSON
+// mode the warning goes to stderr so that stdout stays one JSON document.
+func printCreatedClient(e *env, client *storage.Client, secret string, asJSON bool) error {
+	const warning = "The client secret cannot be shown again: store it now."
+	if asJSON {
+		if secret != "" {
+			fmt.Fprintln(e.stderr, warning)
+		}
+		return writeJSON(e.stdout, struct {
+			clientView
+			Secret string `json:"client_secret,omitempty"`
+		}{viewClient(*client), secret})
+	}
+	fmt.Fprintf(e.stdout, "created client %q\n", client.ID)
+	if err := printClient(e.stdout, viewClient(*client)); err != nil {
+		return err
+	}
+	if secret != "" {
+		fmt.Fprintf(e.stdout, "\nclient_secret: %s\n%s\n", secret, warning)
+	}
+	return nil
+}
+
+// clientView is what the CLI shows of a client, with the field names of
+// RFC 7591. It has no field for the secret or its hash.
+type clientView struct {
+	ID                       string    `json:"client_id"`
+	Name                     string    `json:"client_name"`
+	Public                   bool      `json:"public"`
+	TokenEndpointAuthMethod  string    `json:"token_endpoint_auth_method"`
+	RedirectURIs             []string  `json:"redirect_uris"`
+	GrantTypes               []string  `json:"grant_types"`
+	ResponseTypes            []string  `json:"response_types"`
+	Scope                    string    `json:"scope"`
+	IDTokenSignedResponseAlg string    `json:"id_token_signed_response_alg"`
+	LogoURI                  string    `json:"logo_uri,omitempty"`
+	ClientURI                string    `json:"client_uri,omitempty"`
+	PolicyURI                string    `json:"policy_uri,omitempty"`
+	TosURI                   string    `json:"tos_uri,omitempty"`
+	CreatedAt                time.Time `json:"created_at"`
+	UpdatedAt                time.Time `json:"updated_at"`
+}
+
+func viewClient(c storage.Client) clientView {
+	nonNil := func(s []string) []string {
+		if s == nil {
+			return []string{}
+		}
+		return s
+	}
+	return clientView{
+		ID:                       c.ID,
+		Name:                     c.Name,
+		Public:                   c.Public,
+		TokenEndpointAuthMethod:  c.TokenEndpointAuthMethod,
+		RedirectURIs:             nonNil(c.RedirectURIs),
+		GrantTypes:               nonNil(c.GrantTypes),
+		ResponseTypes:            nonNil(c.ResponseTypes),
+		Scope:                    strings.Join(c.Scopes, " "),
+		IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg,
+		LogoURI:                  c.LogoURI,
+		ClientURI:                c.ClientURI,
+		PolicyURI:                c.PolicyURI,
+		TosURI:                   c.TosURI,
+		CreatedAt:                c.CreatedAt,
+		UpdatedAt:                c.UpdatedAt,
+	}
+}
+
+func clientType(public bool) string {
+	if public {
+		return "public"
+	}
+	return "confidential"
+}
+
+func printClient(w io.Writer, c clientView) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
+	row("client_id", c.ID)
+	row("client_name", c.Name)
+	row("type", clientType(c.Public))
+	row("token_endpoint_auth_method", c.TokenEndpointAuthMethod)
+	row("redirect_uris", orDash(strings.Join(c.RedirectURIs, " ")))
+	row("grant_types", strings.Join(c.GrantTypes, " "))
+	row("response_types", orDash(strings.Join(c.ResponseTypes, ", ")))
+	row("scope", c.Scope)
+	row("id_token_signed_response_alg", c.IDTokenSignedResponseAlg)
+	for _, u := range []struct{ k, v string }{
+		{"logo_uri", c.LogoURI}, {"client_uri", c.ClientURI}, {"policy_uri", c.PolicyURI}, {"tos_uri", c.TosURI},
+	} {
+		if u.v != "" {
+			row(u.k, u.v)
+		}
+	}
+	row("created_at", c.CreatedAt.UTC().Format(time.RFC3339))
+	return tw.Flush()
+}
+
+func runClientsList(ctx context.Context, e *env, c *command, args []string) (err error) {
+	fs, g := c.newFlagSet(e)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := c.parseN(e, fs, args); err != nil {
+		return err
+	}
+	_, st, err := setup(ctx, e, fs, g)
+	if err != nil {
+		return err
+	}
+	defer closeStore(st, &err)
+
+	clients, err := st.ListClients(ctx)
+	if err != nil {
+		return fmt.Errorf("list clients: %w", err)
+	}
+	views := make([]clientView, 0, len(clients))
+	for _, cl := range clients {
+		views = append(views, viewClient(cl))
+	}
+	if *asJSON {
+		return writeJSON(e.stdout, views)
+	}
+	if len(views) == 0 {
+		fmt.Fprintln(e.stdout, "no clients")
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tTYPE\tGRANT TYPES\tSCOPE")
+	for _, v := range views {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.ID, v.Name, clientType(v.Public), strings.Join(v.GrantTypes, ","), v.Scope)
+	}
+	return tw.Flush()
+}
+
+func runClientsGet(ctx context.Context, e *env, c *command, args []string) (err error) {
+	fs, g := c.newFlagSet(e)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := c.parseN(e, fs, args)
+	if err != nil {
+		return err
+	}
+	_, st, err := setup(ctx, e, fs, g)
+	if err != nil {
+		return err
+	}
+	defer closeStore(st, &err)
+
+	client, err := st.GetStoredClient(ctx, pos[0])
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("client %q not found", pos[0])
+	}
+	if err != nil {
+		return fmt.Errorf("load client %q: %w", pos[0], err)
+	}
+	if *asJSON {
+		return writeJSON(e.stdout, viewClient(*client))
+	}
+	return printClient(e.stdout, viewClient(*client))
+}
+
+func runClientsDelete(ctx context.Context, e *env, c *command, args []string) (err error) {
+	fs, g := c.newFlagSet(e)
+	pos, err := c.parseN(e, fs, args)
+	if err != nil {
+		return err
+	}
+	_, st, err := setup(ctx, e, fs, g)
+	if err != nil {
+		return err
+	}
+	defer closeStore(st, &err)
+
+	err = st.DeleteClient(ctx, pos[0])
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("client %q not found", pos[0])
+	}
+	if err != nil {
+		return fmt.Errorf("delete client %q: %w", pos[0], err)
+	}
+	fmt.Fprintf(e.stdout, "deleted client %q and the tokens issued to it\n", pos[0])
+	return nil
+}

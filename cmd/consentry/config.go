@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/consentry/consentry/provider"
+	"github.com/consentry/consentry/storage"
+)
+
+// globalFlags are the settings every command accepts.
+type globalFlags struct {
+	config, dsn, issuer, listen, secretsKey, templatesDir string
+	demo                                                  bool
+	logFormat, logLevel                                   string
+}
+
+var globalFlagNames = []string{"config", "dsn", "issuer", "listen", "secrets-key", "templates-dir", "demo", "log-format", "log-level"}
+
+func isGlobalFlag(name string) bool {
+	for _, n := range globalFlagNames {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// addGlobalFlags registers the global flags on fs. Defaults are left empty:
+// whether a flag was set is read with fs.Visit, and the defaults come from
+// provider.DefaultConfig, so that file and environment can sit in between.
+func addGlobalFlags(fs *flag.FlagSet) *globalFlags {
+	g := &globalFlags{}
+	fs.StringVar(&g.config, "config", "", "YAML configuration `FILE`; unknown keys are an error (env CONSENTRY_CONFIG)")
+	fs.StringVar(&g.dsn, "dsn", "", "`DSN` of the database: sqlite://PATH or postgres://... (env CONSENTRY_DSN; default sqlite://consentry.db)")
+	fs.StringVar(&g.issuer, "issuer", "", "public base `URL` of the provider (env CONSENTRY_ISSUER; default http://127.0.0.1:8080,\nor http://LISTEN when only the listen address is set)")
+	fs.StringVar(&g.listen, "listen", "", "`ADDR` to listen on (host:port) (env CONSENTRY_LISTEN; default 127.0.0.1:8080)")
+	fs.StringVar(&g.secretsKey, "secrets-key", "", "`KEY` that encrypts signing keys and server secrets at rest;\nprefer the environment variable CONSENTRY_SECRETS_KEY")
+	fs.StringVar(&g.templatesDir, "templates-dir", "", "`DIR` of templates replacing the built-in ones (env CONSENTRY_TEMPLATES_DIR)")
+	fs.BoolVar(&g.demo, "demo", false, "seed a demo user and client and serve the /demo page (env CONSENTRY_DEMO)")
+	fs.StringVar(&g.logFormat, "log-format", "", "log `FORMAT`: text or json (env CONSENTRY_LOG_FORMAT; default text)")
+	fs.StringVar(&g.logLevel, "log-level", "", "log `LEVEL`: debug, info, warn or error (env CONSENTRY_LOG_LEVEL;\ndefault info for serve, warn otherwise)")
+	return g
+}
+
+// settings is the resolved configuration of one command invocation.
+type settings struct {
+	cfg provider.Config
+	// issuerDerived is set when the issuer was set nowhere and follows the
+	// listen address, so serve can put in the port actually bound.
+	issuerDerived bool
+	logFormat     string
+	logLevel      string // empty: the command's default
+}
+
+// loadSettings layers defaults < YAML file < environment < flags. Only
+// flags actually given on the command line (fs.Visit) override.
+func loadSettings(fs *flag.FlagSet, g *globalFlags, getenv func(string) string) (settings, error) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	s := settings{cfg: provider.DefaultConfig(), logFormat: "text"}
+	cfg := &s.cfg
+	var issuerSet, listenSet bool
+
+	path := getenv("CONSENTRY_CONFIG")
+	if set["config"] {
+		path = g.config
+	}
+	if path != "" {
+		if err := provider.LoadConfigFile(path, cfg); err != nil {
+			return s, &usageError{msg: err.Error()}
+		}
+		// Decoding again into an empty Config tells which keys the file set,
+		// even when a value equals its default.
+		var fromFile provider.Config
+		if err := provider.LoadConfigFile(path, &fromFile); err != nil {
+			return s, &usageError{msg: err.Error()}
+		}
+		issuerSet, listenSet = fromFile.Issuer != "", fromFile.Listen != ""
+	}
+
+	for _, v := range []struct {
+		env  string
+		dst  *string
+		seen *bool
+	}{
+		{"CONSENTRY_DSN", &cfg.DSN, nil},
+		{"CONSENTRY_ISSUER", &cfg.Issuer, &issuerSet},
+		{"CONSENTRY_LISTEN", &cfg.Listen, &listenSet},
+		{"CONSENTRY_SECRETS_KEY", &cfg.SecretsKey, nil},
+		{"CONSENTRY_TEMPLATES_DIR", &cfg.TemplatesDir, nil},
+		{"CONSENTRY_LOG_FORMAT", &s.logFormat, nil},
+		{"CONSENTRY_LOG_LEVEL", &s.logLevel, nil},
+	} {
+		if val := getenv(v.env); val != "" {
+			*v.dst = val
+			if v.seen != nil {
+				*v.seen = true
+			}
+		}
+	}
+	if val := getenv("CONSENTRY_DEMO"); val != "" {
+		b, err := strconv.ParseBool(val)
+		if err != nil {
+			return s, usagef("CONSENTRY_DEMO=%q: want true or false", val)
+		}
+		cfg.Demo = b
+	}
+
+	for name, apply := range map[string]func(){
+		"dsn":           func() { cfg.DSN = g.dsn },
+		"issuer":        func() { cfg.Issuer, issuerSet = g.issuer, true },
+		"listen":        func() { cfg.Listen, listenSet = g.listen, true },
+		"secrets-key":   func() { cfg.SecretsKey = g.secretsKey },
+		"templates-dir": func() { cfg.TemplatesDir = g.templatesDir },
+		"demo":          func() { cfg.Demo = g.demo },
+		"log-format":    func() { s.logFormat = g.logFormat },
+		"log-level":     func() { s.logLevel = g.logLevel },
+	} {
+		if set[name] {
+			apply()
+		}
+	}
+
+	if !issuerSet && listenSet {
+		cfg.Issuer = "http://" + cfg.Listen
+		s.issuerDerived = true
+	}
+	if err := cfg.Validate(); err != nil {
+		if s.issuerDerived {
+			return s, usagef("invalid configuration: %v (the issuer was derived from the listen address; set it with --issuer or CONSENTRY_ISSUER)", err)
+		}
+		return s, usagef("invalid configuration: %v", err)
+	}
+	if s.logFormat != "text" && s.logFormat != "json" {
+		return s, usagef("log format %q: want text or json", s.logFormat)
+	}
+	if s.logLevel != "" {
+		var l slog.Level
+		if err := l.UnmarshalText([]byte(s.logLevel)); err != nil {
+			return s, usagef("log level %q: want debug, info, warn or error", s.logLevel)
+		}
+	}
+	return s, nil
+}
+
+// logger returns the logger for a command, writing to w; defaultLevel
+// applies when no level was configured.
+func (s settings) logger(w io.Writer, defaultLevel slog.Level) *slog.Logger {
+	level := defaultLevel
+	if s.logLevel != "" {
+		_ = level.UnmarshalText([]byte(s.logLevel)) // validated by loadSettings
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if s.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func isSQLite(dsn string) bool { return strings.HasPrefix(dsn, "sqlite://") }
+
+// openStore opens the database. SQLite databases are migrated on open: they
+// serve a single instance, so there is no separate deployment step to forget.
+// PostgreSQL is migrated here only when migrate is set.
+func openStore(ctx context.Context, cfg provider.Config, logger *slog.Logger, migrate bool) (*storage.GormStore, error) {
+	// The store's errors already say "open database", "migrate database" and
+	// so on, and never contain the DSN, which may carry a password.
+	st, err := storage.Open(ctx, cfg.DSN, logger)
+	if err != nil {
+		return nil, err
+	}
+	if migrate || isSQLite(cfg.DSN) {
+		if err := st.Migrate(ctx); err != nil {
+			return nil, errors.Join(err, st.Close())
+		}
+	}
+	return st, nil
+}
+
+// closeStore closes st and adds a failure to *err.
+func closeStore(st *storage.GormStore, err *error) {
+	if cerr := st.Close(); cerr != nil {
+		*err = errors.Join(*err, cerr)
+	}
+}
+
+// setup is the common start of commands that use the database: load the
+// settings, open the store with a logger on stderr.
+func setup(ctx context.Context, e *env, fs *flag.FlagSet, g *globalFlags) (settings, *storage.GormStore, error) {
+	s, err := loadSettings(fs, g, e.getenv)
+	if err != nil {
+		return s, nil, err
+	}
+	st, err := openStore(ctx, s.cfg, s.logger(e.stderr, slog.LevelWarn), false)
+	return s, st, err
+}

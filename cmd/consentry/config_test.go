@@ -1,0 +1,226 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/consentry/consentry/provider"
+)
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// settingsFor parses args as the flags of a command and resolves the settings.
+func settingsFor(t *testing.T, args []string, environ map[string]string) (settings, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	g := addGlobalFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatalf("parse %q: %v", args, err)
+	}
+	return loadSettings(fs, g, func(k string) string { return environ[k] })
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	file := writeFile(t, "consentry.yaml", `
+dsn: sqlite://from-file.db
+issuer: https://file.example.com
+listen: 127.0.0.1:7000
+templates_dir: /file/templates
+demo: true
+access_token_lifespan: 5m
+`)
+	fileListenOnly := writeFile(t, "listen.yaml", "listen: 127.0.0.1:7100\n")
+	fileOther := writeFile(t, "other.yaml", "dsn: sqlite://other.db\n")
+	def := provider.DefaultConfig()
+
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		want    func(c *provider.Config)
+		derived bool
+	}{
+		{name: "defaults", want: func(c *provider.Config) {}},
+		{
+			name: "file over defaults",
+			args: []string{"--config", file},
+			want: func(c *provider.Config) {
+				c.DSN, c.Issuer, c.Listen, c.TemplatesDir, c.Demo = "sqlite://from-file.db", "https://file.example.com", "127.0.0.1:7000", "/file/templates", true
+				c.AccessTokenLifespan = provider.Duration(5 * time.Minute)
+			},
+		},
+		{
+			name: "config file named by the environment",
+			env:  map[string]string{"CONSENTRY_CONFIG": fileOther},
+			want: func(c *provider.Config) { c.DSN = "sqlite://other.db" },
+		},
+		{
+			name: "--config over CONSENTRY_CONFIG",
+			args: []string{"--config", fileOther},
+			env:  map[string]string{"CONSENTRY_CONFIG": file},
+			want: func(c *provider.Config) { c.DSN = "sqlite://other.db" },
+		},
+		{
+			name: "environment over file",
+			args: []string{"--config", file},
+			env: map[string]string{
+				"CONSENTRY_DSN": "sqlite://env.db", "CONSENTRY_ISSUER": "https://env.example.com",
+				"CONSENTRY_LISTEN": "127.0.0.1:7200", "CONSENTRY_SECRETS_KEY": "env-key",
+				"CONSENTRY_TEMPLATES_DIR": "/env/templates", "CONSENTRY_DEMO": "false",
+			},
+			want: func(c *provider.Config) {
+				c.DSN, c.Issuer, c.Listen, c.SecretsKey, c.TemplatesDir, c.Demo = "sqlite://env.db", "https://env.example.com", "127.0.0.1:7200", "env-key", "/env/templates", false
+				c.AccessTokenLifespan = provider.Duration(5 * time.Minute)
+			},
+		},
+		{
+			name: "flags over environment",
+			args: []string{"--config", file, "--dsn", "postgres://db.example.com/consentry", "--issuer", "https://flag.example.com",
+				"--listen", "127.0.0.1:7300", "--secrets-key", "flag-key", "--templates-dir", "/flag/templates", "--demo"},
+			env: map[string]string{
+				"CONSENTRY_DSN": "sqlite://env.db", "CONSENTRY_ISSUER": "https://env.example.com",
+				"CONSENTRY_LISTEN": "127.0.0.1:7200", "CONSENTRY_SECRETS_KEY": "env-key",
+				"CONSENTRY_TEMPLATES_DIR": "/env/templates", "CONSENTRY_DEMO": "false",
+			},
+			want: func(c *provider.Config) {
+				c.DSN, c.Issuer, c.Listen, c.SecretsKey, c.TemplatesDir, c.Demo = "postgres://db.example.com/consentry", "https://flag.example.com", "127.0.0.1:7300", "flag-key", "/flag/templates", true
+				c.AccessTokenLifespan = provider.Duration(5 * time.Minute)
+			},
+		},
+		{
+			name: "unset flags do not override",
+			args: []string{"--listen", "127.0.0.1:7400"},
+			env:  map[string]string{"CONSENTRY_DSN": "sqlite://env.db", "CONSENTRY_ISSUER": "http://localhost:7400"},
+			want: func(c *provider.Config) {
+				c.DSN, c.Listen, c.Issuer = "sqlite://env.db", "127.0.0.1:7400", "http://localhost:7400"
+			},
+		},
+		{
+			name: "--demo=false over CONSENTRY_DEMO",
+			args: []string{"--demo=false"},
+			env:  map[string]string{"CONSENTRY_DEMO": "true"},
+			want: func(c *provider.Config) {},
+		},
+		{
+			name:    "issuer derived from the listen flag",
+			args:    []string{"--listen", "127.0.0.1:9000"},
+			want:    func(c *provider.Config) { c.Listen, c.Issuer = "127.0.0.1:9000", "http://127.0.0.1:9000" },
+			derived: true,
+		},
+		{
+			name:    "issuer derived from the listen variable",
+			env:     map[string]string{"CONSENTRY_LISTEN": "localhost:9001"},
+			want:    func(c *provider.Config) { c.Listen, c.Issuer = "localhost:9001", "http://localhost:9001" },
+			derived: true,
+		},
+		{
+			name:    "issuer derived from the listen key of the file",
+			args:    []string{"--config", fileListenOnly},
+			want:    func(c *provider.Config) { c.Listen, c.Issuer = "127.0.0.1:7100", "http://127.0.0.1:7100" },
+			derived: true,
+		},
+		{
+			name: "issuer of the file kept when the listen flag changes",
+			args: []string{"--config", file, "--listen", "127.0.0.1:9002"},
+			want: func(c *provider.Config) {
+				c.DSN, c.Issuer, c.Listen, c.TemplatesDir, c.Demo = "sqlite://from-file.db", "https://file.example.com", "127.0.0.1:9002", "/file/templates", true
+				c.AccessTokenLifespan = provider.Duration(5 * time.Minute)
+			},
+		},
+		{
+			name: "issuer flag kept when listen changes",
+			args: []string{"--listen", "127.0.0.1:9003", "--issuer", "http://127.0.0.1:8080"},
+			want: func(c *provider.Config) { c.Listen = "127.0.0.1:9003" },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := settingsFor(t, tt.args, tt.env)
+			if err != nil {
+				t.Fatalf("loadSettings: %v", err)
+			}
+			want := def
+			tt.want(&want)
+			if s.cfg != want {
+				t.Errorf("config\n got %+v\nwant %+v", s.cfg, want)
+			}
+			if s.issuerDerived != tt.derived {
+				t.Errorf("issuerDerived = %t; want %t", s.issuerDerived, tt.derived)
+			}
+		})
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	unknownKey := writeFile(t, "unknown.yaml", "dsn: sqlite://x.db\nissuer_url: https://id.example.com\n")
+	badDuration := writeFile(t, "duration.yaml", "access_token_lifespan: soon\n")
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantErr string
+	}{
+		{name: "unknown YAML key", args: []string{"--config", unknownKey}, wantErr: "field issuer_url not found"},
+		{name: "bad duration", args: []string{"--config", badDuration}, wantErr: `duration "soon"`},
+		{name: "missing file", args: []string{"--config", filepath.Join(t.TempDir(), "nope.yaml")}, wantErr: "read config"},
+		{name: "bad CONSENTRY_DEMO", env: map[string]string{"CONSENTRY_DEMO": "maybe"}, wantErr: "CONSENTRY_DEMO"},
+		{name: "http issuer off loopback", args: []string{"--issuer", "http://id.example.com"}, wantErr: "plain http is only allowed on loopback"},
+		{name: "derived issuer off loopback", args: []string{"--listen", "0.0.0.0:8080"}, wantErr: "set it with --issuer"},
+		{name: "bad DSN", env: map[string]string{"CONSENTRY_DSN": "mysql://x"}, wantErr: "dsn: must start with"},
+		{name: "bad log format", args: []string{"--log-format", "xml"}, wantErr: "log format"},
+		{name: "bad log level", env: map[string]string{"CONSENTRY_LOG_LEVEL": "loud"}, wantErr: "log level"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := settingsFor(t, tt.args, tt.env)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error %v; want one containing %q", err, tt.wantErr)
+			}
+			var ue *usageError
+			if !errors.As(err, &ue) {
+				t.Errorf("error %q is not a usage error (exit status 2)", err)
+			}
+		})
+	}
+}
+
+func TestUnknownYAMLKeyExitStatus(t *testing.T) {
+	path := writeFile(t, "unknown.yaml", "listen: 127.0.0.1:8080\nlisten_addr: 127.0.0.1:9090\n")
+	r := runCLI(t, "", nil, "migrate", "--config", path, "--dsn", tempDSN(t))
+	if r.code != 2 || !strings.Contains(r.stderr, "field listen_addr not found") {
+		t.Fatalf("exit %d, stderr %q; want 2 and the unknown key named", r.code, r.stderr)
+	}
+}
+
+func TestDerivedIssuer(t *testing.T) {
+	tests := []struct{ listen, addr, want string }{
+		{"127.0.0.1:0", "127.0.0.1:43210", "http://127.0.0.1:43210"},
+		{"localhost:8080", "127.0.0.1:8080", "http://localhost:8080"},
+		{"[::1]:0", "[::1]:5555", "http://[::1]:5555"},
+	}
+	for _, tt := range tests {
+		got := derivedIssuer(tt.listen, fakeAddr(tt.addr))
+		if got != tt.want {
+			t.Errorf("derivedIssuer(%q, %q) = %q; want %q", tt.listen, tt.addr, got, tt.want)
+		}
+	}
+}
+
+type fakeAddr string
+
+func (a fakeAddr) Network() string { return "tcp" }
+func (a fakeAddr) String() string  { return string(a) }

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// syncBuffer is a bytes.Buffer safe to read while the server writes to it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+var listeningRE = regexp.MustCompile(`listening on (http://\S+)`)
+
+// startServe runs `consentry serve` in-process until the returned stop
+// function is called, and returns the printed base URL and stdout.
+func startServe(t *testing.T, args ...string) (baseURL string, stdout *syncBuffer, stop func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	e := &env{
+		stdin: strings.NewReader(""), stdout: stdout, stderr: stderr,
+		getenv:       func(string) string { return "" },
+		passwordCost: bcrypt.MinCost,
+	}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, e, append([]string{"serve"}, args...)) }()
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if m := listeningRE.FindStringSubmatch(stdout.String()); m != nil {
+			baseURL = m[1]
+			break
+		}
+		select {
+		case code := <-done:
+			cancel()
+			t.Fatalf("serve exited with %d before listening; stderr:\n%s", code, stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("serve did not print its address; stderr:\n%s", stderr.String())
+		}
+	}
+	var once sync.Once
+	var code int
+	stop = func() int {
+		once.Do(func() {
+			cancel()
+			select {
+			case code = <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatal("serve did not stop after its context ended")
+			}
+		})
+		return code
+	}
+	t.Cleanup(func() { stop() })
+	return baseURL, stdout, stop
+}
+
+func TestServeDemo(t *testing.T) {
+	dsn := tempDSN(t)
+	base, stdout, stop := startServe(t, "--demo", "--listen", "127.0.0.1:0", "--dsn", dsn)
+	if strings.HasSuffix(base, ":0") {
+		t.Fatalf("printed address %q is not the bound one", base)
+	}
+
+	resp, err := http.Get(base + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var discovery struct {
+		Issuer string `json:"issuer"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&discovery)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("discovery: status %d, %v", resp.StatusCode, err)
+	}
+	if discovery.Issuer != base {
+		t.Errorf("issuer %q; want the derived %q", discovery.Issuer, base)
+	}
+	out := stdout.String()
+	for _, want := range []string{base + "/demo", "username:  demo", "password:  ", "client id: demo", base + "/.well-known/openid-configuration"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out)
+		}
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("serve exited with %d after shutdown", code)
+	}
+
+	// A second start finds the demo user and shows no password.
+	_, stdout, stop = startServe(t, "--demo", "--listen", "127.0.0.1:0", "--dsn", dsn)
+	out = stdout.String()
+	if !strings.Contains(out, "already exists") || strings.Contains(out, "password:  ") {
+		t.Errorf("second start:\n%s", out)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("second serve exited with %d", code)
+	}
+}
+
+func TestServeListenError(t *testing.T) {
+	r := runCLI(t, "", nil, "serve", "--listen", "127.0.0.1:99999")
+	if r.code != 1 || !strings.Contains(r.stderr, "listen on 127.0.0.1:99999") {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+}

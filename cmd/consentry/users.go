@@ -1,0 +1,237 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/consentry/consentry/provider"
+	"github.com/consentry/consentry/storage"
+)
+
+const usersCreateHelp = `
+Create a user who can sign in at the provider. The password is read from
+standard input (one trailing newline is removed), so that it stays out of the
+shell history and the process list:
+
+  printf '%s' "$PASSWORD" | consentry users create --username alice \
+      --email alice@example.com --name "Alice Liddell" --password-stdin`
+
+// maxPasswordInput bounds what is read from stdin; real passwords are far
+// shorter (bcrypt takes 72 bytes).
+const maxPasswordInput = 4096
+
+func runUsersCreate(ctx context.Context, e *env, c *command, args []string) (err error) {
+	fs, g := c.newFlagSet(e)
+	username := fs.String("username", "", "login `NAME` (required; 1-64 characters, no spaces)")
+	email := fs.String("email", "", "email `ADDRESS`")
+	name := fs.String("name", "", "display `NAME`")
+	passwordStdin := fs.Bool("password-stdin", false, "read the password from standard input (required)")
+	verified := fs.Bool("email-verified", false, "mark the email address as verified")
+	if _, err := c.parseN(e, fs, args); err != nil {
+		return err
+	}
+	if *username == "" {
+		return usagef("--username is required")
+	}
+	if !*passwordStdin {
+		return usagef("--password-stdin is required: the password is read from standard input, never from a flag")
+	}
+	password, err := readPassword(e.stdin)
+	if err != nil {
+		return err
+	}
+	spec := provider.UserSpec{
+		Username:      *username,
+		Email:         *email,
+		Name:          *name,
+		Password:      password,
+		EmailVerified: *verified,
+	}
+	if err := spec.Validate(); err != nil {
+		return err
+	}
+	_, st, err := setup(ctx, e, fs, g)
+	if err != nil {
+		return err
+	}
+	defer closeStore(st, &err)
+
+	u, err := provider.CreateUser(ctx, st, spec, e.passwordCost, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "created user %q (subject %s)\n", u.Username, u.Subject)
+	return nil
+}
+
+// readPassword reads the whole of r and removes one trailing newline.
+func readPassword(r io.Reader) (string, error) {
+	raw, err := io.ReadAll(io.LimitReader(r, maxPasswordInput+1))
+	if err != nil {
+		return "", fmt.Errorf("read password from standard input: %w", err)
+	}
+	if len(raw) > maxPasswordInput {
+		return "", usagef("password on standard input is longer than %d bytes", maxPasswordInput)
+	}
+	raw = bytes.TrimSuffix(raw, []byte("\n"))
+	raw = bytes.TrimSuffix(raw, []byte("\r"))
+	if len(raw) == 0 {
+		return "", usagef("no password on standard input")
+	}
+	return string(raw), nil
+}
+
+// userView is what the CLI shows of a user: never the password hash.
+type userView struct {
+	Subject       string    `json:"subject"`
+	Username      string    `json:"username"`
+	Email         string    `json:"email,omitempty"`
+	EmailVerified bool      `json:"email_verified"`
+	Name          string    `json:"name,omitempty"`
+	Disabled      bool      `json:"disabled"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+}
+
+func viewUser(u storage.User) userView {
+	return userView{
+		Subject: u.Subject, Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified,
+		Name: u.Name, Disabled: u.Disabled, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt,
+	}
+}
+
+func runUsersList(ctx context.Context, e *env, c *command, args []string) (err error) {
+	fs, g := c.newFlagSet(e)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := c.parseN(e, fs, args); err != nil {
+		return err
+	}
+	_, st, err := setup(ctx, e, fs, g)
+	if err != nil {
+		return err
+	}
+	defer closeStore(st, &err)
+
+	users, err := st.ListUsers(ctx)
+	if err != nil {
+		return fmt.Errorf("list users: %w", err)
+	}
+	views := make([]userView, 0, len(users))
+	for _, u := range users {
+		views = append(views, viewUser(u))
+	}
+	if *asJSON {
+		return writeJSON(e.stdout, views)
+	}
+	if len(views) == 0 {
+		fmt.Fprintln(e.stdout, "no users")
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "USERNAME\tSUBJECT\tEMAIL\tVERIFIED\tSTATUS\tCREATED")
+	for _, u := range views {
+		status := "active"
+		if u.Disabled {
+			status = "disabled"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\n", u.Username, u.Subject, orDash(u.Email), u.EmailVerified, status, u.CreatedAt.UTC().Format(time.DateOnly))
+	}
+	return tw.Flush()
+}
+
+func runUsersDisable(ctx context.Context, e *env, c *command, args []string) error {
+	return setUserDisabled(ctx, e, c, args, true)
+}
+
+func runUsersEnable(ctx context.Context, e *env, c *command, args []string) error {
+	return setUserDisabled(ctx, e, c, args, false)
+}
+
+func setUserDisabled(ctx context.Context, e *env, c *command, args []string, disabled bool) (err error) {
+	fs, g := c.newFlagSet(e)
+	pos, err := c.parseN(e, fs, args)
+	if err != nil {
+		return err
+	}
+	_, st, err := setup(ctx, e, fs, g)
+	if err != nil {
+		return err
+	}
+	defer closeStore(st, &err)
+
+	u, err := findUser(ctx, st, pos[0])
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	err = st.UpdateUser(ctx, u.Subject, func(u *storage.User) error {
+		u.Disabled = disabled
+		u.UpdatedAt = now
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("update user %q: %w", u.Username, err)
+	}
+	if disabled {
+		fmt.Fprintf(e.stdout, "disabled user %q: they can no longer sign in, and their refresh tokens are refused\n", u.Username)
+	} else {
+		fmt.Fprintf(e.stdout, "enabled user %q\n", u.Username)
+	}
+	return nil
+}
+
+func runUsersDelete(ctx context.Context, e *env, c *command, args []string) (err error) {
+	fs, g := c.newFlagSet(e)
+	pos, err := c.parseN(e, fs, args)
+	if err != nil {
+		return err
+	}
+	_, st, err := setup(ctx, e, fs, g)
+	if err != nil {
+		return err
+	}
+	defer closeStore(st, &err)
+
+	u, err := findUser(ctx, st, pos[0])
+	if err != nil {
+		return err
+	}
+	if err := st.DeleteUser(ctx, u.Subject); err != nil {
+		return fmt.Errorf("delete user %q: %w", u.Username, err)
+	}
+	fmt.Fprintf(e.stdout, "deleted user %q and the tokens issued for them\n", u.Username)
+	return nil
+}
+
+func findUser(ctx context.Context, users storage.Users, username string) (*storage.User, error) {
+	u, err := users.GetUserByUsername(ctx, username)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("user %q not found", username)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load user %q: %w", username, err)
+	}
+	return u, nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("write JSON: %w", err)
+	}
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
