@@ -14,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/consentry/consentry/provider"
+	"github.com/consentry/consentry/storage"
 )
 
 // signIn drives the browser through authorize, login and consent and
@@ -284,5 +285,31 @@ func revoke(t *testing.T, e *env, clientID, secret, token string) {
 	r := postForm(t, e.Issuer+"/oauth2/revoke", clientID, secret, url.Values{"token": {token}})
 	if r.status != http.StatusOK {
 		t.Fatalf("revoke: %d %v", r.status, r.json)
+	}
+}
+
+func TestDisabledUserLosesOfflineAccessAtTheNextRefresh(t *testing.T) {
+	e := newEnv(t)
+	_, secret := e.client(provider.ClientSpec{ID: "app", Scopes: []string{"openid", "offline_access"}, GrantTypes: []string{"authorization_code", "refresh_token"}})
+	v := authParams("app")
+	v.Set("scope", "openid offline_access")
+	v.Set("prompt", "consent")
+	code := e.signIn(e.browser(), e.Issuer+"/oauth2/auth?"+v.Encode()).Get("code")
+	tok := postForm(t, e.Issuer+"/oauth2/token", "app", secret, url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"redirect_uri": {testRedirectURI}, "code_verifier": {"verifier-0123456789-0123456789-0123456789-abc"}})
+	refresh, _ := tok.json["refresh_token"].(string)
+	if refresh == "" {
+		t.Fatalf("no refresh token: %v", tok.json)
+	}
+	err := e.Provider.Store.UpdateUser(context.Background(), e.User.Subject, func(u *storage.User) error {
+		u.Disabled = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := postForm(t, e.Issuer+"/oauth2/token", "app", secret, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}})
+	if got.status != http.StatusBadRequest || got.json["error"] != "invalid_grant" {
+		t.Fatalf("refresh for a disabled user: %d %v", got.status, got.json)
 	}
 }

@@ -51,6 +51,13 @@ func (h *Protocol) token(w http.ResponseWriter, r *http.Request) {
 		oauth.WriteAccessError(ctx, w, ar, err)
 		return
 	}
+	if ar.GetGrantTypes().ExactOne("refresh_token") {
+		if err := h.Provider.CheckRefresh(ctx, ar); err != nil {
+			h.logOAuthError(r, "refresh refused", err)
+			oauth.WriteAccessError(ctx, w, ar, err)
+			return
+		}
+	}
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
 		// A client acting for itself: its own id is the subject, and it gets
 		// the registered scopes it asked for. openid and offline_access
