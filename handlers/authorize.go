@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -90,7 +91,7 @@ func (h *Authorize) proceed(w http.ResponseWriter, r *http.Request, ar fosite.Au
 			h.Provider.OAuth2.WriteAuthorizeError(ctx, w, ar, fosite.ErrLoginRequired.WithHint("The user is not signed in."))
 			return
 		}
-		id, err := h.savePending(ctx, r, ar, pending, nil)
+		id, err := h.savePending(ctx, ar, pending, nil, nil)
 		if err != nil {
 			h.serverError(w, r, "save pending request", err)
 			return
@@ -99,29 +100,132 @@ func (h *Authorize) proceed(w http.ResponseWriter, r *http.Request, ar fosite.Au
 		return
 	}
 
-	// The consent screen is always shown until the consent policy decides
-	// otherwise, so prompt=none cannot be satisfied without a screen.
-	if prompt.Has("none") {
-		h.Provider.OAuth2.WriteAuthorizeError(ctx, w, ar, fosite.ErrConsentRequired.WithHint("The user has not consented to this request."))
-		return
-	}
-	id, err := h.savePending(ctx, r, ar, pending, &browserSession{Subject: user.Subject, AuthTime: sess.AuthTime})
+	decision, err := h.Provider.DecideConsent(ctx, ar, user.Subject)
 	if err != nil {
-		h.serverError(w, r, "save pending request", err)
+		h.serverError(w, r, "decide consent", err)
 		return
 	}
-	http.Redirect(w, r, provider.PathConsent+"?request="+url.QueryEscape(id), http.StatusSeeOther)
+	switch decision.Outcome {
+	case provider.OutcomeGrant:
+		requestedAt := ar.GetRequestedAt()
+		if pending != nil {
+			requestedAt = pending.CreatedAt
+			if err := h.Provider.Store.DeleteAuthRequest(ctx, pending.ID); err != nil {
+				h.consumeError(w, r, err)
+				return
+			}
+		}
+		h.finish(w, r, ar, user, sess.AuthTime, requestedAt, grantBasis{
+			Scopes: decision.Scopes, Basis: decision.Basis, AgreementID: decision.AgreementID, RememberedFrom: decision.RememberedFrom,
+		})
+	case provider.OutcomeScreen:
+		id, err := h.savePending(ctx, ar, pending, &browserSession{Subject: user.Subject, AuthTime: sess.AuthTime}, decision.Scopes)
+		if err != nil {
+			h.serverError(w, r, "save pending request", err)
+			return
+		}
+		http.Redirect(w, r, provider.PathConsent+"?request="+url.QueryEscape(id), http.StatusSeeOther)
+	case provider.OutcomeLogin:
+		// Unreachable: the user is signed in here.
+		h.serverError(w, r, "decide consent", errors.New("policy asked for a login after one"))
+	default:
+		h.Provider.OAuth2.WriteAuthorizeError(ctx, w, ar, decision.Err)
+	}
+}
+
+// grantBasis is what the flow grants and why.
+type grantBasis struct {
+	Scopes         fosite.Arguments
+	Basis          string
+	AgreementID    string
+	RememberedFrom string
+	RememberUntil  *time.Time
+}
+
+// finish issues the authorization response for the granted scopes and
+// records the grant, so that the tokens of the flow (which carry fosite's
+// request id) can be traced to it and revoked with it.
+func (h *Authorize) finish(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, user *storage.User, authTime, requestedAt time.Time, g grantBasis) {
+	ctx := r.Context()
+	for _, scope := range g.Scopes {
+		ar.GrantScope(scope)
+	}
+	for _, aud := range ar.GetRequestedAudience() {
+		ar.GrantAudience(aud)
+	}
+	session := provider.NewSession(user, authTime, requestedAt, ar.GetGrantedScopes())
+	resp, err := h.Provider.OAuth2.NewAuthorizeResponse(ctx, ar, session)
+	if err != nil {
+		logOAuthError(h.Logger, r, "authorization response refused", err)
+		h.Provider.OAuth2.WriteAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	grantID, err := randomID()
+	if err != nil {
+		h.serverError(w, r, "grant id", err)
+		return
+	}
+	err = h.Provider.Store.CreateGrant(ctx, &storage.Grant{
+		ID:             "grt_" + grantID,
+		Subject:        user.Subject,
+		ClientID:       ar.GetClient().GetID(),
+		RequestID:      ar.GetID(),
+		Scopes:         ar.GetGrantedScopes(),
+		Basis:          g.Basis,
+		AgreementID:    g.AgreementID,
+		RememberedFrom: g.RememberedFrom,
+		CreatedAt:      h.Provider.Now(),
+		RememberUntil:  g.RememberUntil,
+		IPAddress:      clientIP(r),
+		UserAgent:      truncate(r.UserAgent(), 512),
+	})
+	if err != nil {
+		// The code was stored but is never delivered, so it is never used.
+		h.serverError(w, r, "record grant", err)
+		return
+	}
+	h.Logger.InfoContext(ctx, "authorization granted", "client_id", ar.GetClient().GetID(), "sub", user.Subject,
+		"scopes", strings.Join(ar.GetGrantedScopes(), " "), "basis", g.Basis, "agreement_id", g.AgreementID)
+	h.Provider.OAuth2.WriteAuthorizeResponse(ctx, w, ar, resp)
+}
+
+func (h *Authorize) consumeError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, storage.ErrNotFound) {
+		h.Pages.Error(w, r, http.StatusBadRequest, errorExpired)
+		return
+	}
+	h.serverError(w, r, "consume pending request", err)
+}
+
+// clientIP is the address the request came from. Behind a proxy this is the
+// proxy's address; trusting forwarded headers needs configuration first.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
 }
 
 // savePending stores the request so it survives the round trip through the
 // login or consent page, or binds an already stored one to who signed in.
-func (h *Authorize) savePending(ctx context.Context, r *http.Request, ar fosite.AuthorizeRequester, pending *storage.AuthRequest, signedIn *browserSession) (string, error) {
+func (h *Authorize) savePending(ctx context.Context, ar fosite.AuthorizeRequester, pending *storage.AuthRequest, signedIn *browserSession, offered []string) (string, error) {
 	if pending != nil {
-		if signedIn == nil || pending.Subject == signedIn.Subject {
+		if signedIn == nil {
 			return pending.ID, nil
 		}
 		err := h.Provider.Store.UpdateAuthRequest(ctx, pending.ID, func(p *storage.AuthRequest) error {
-			p.Subject, p.AuthTime = signedIn.Subject, signedIn.AuthTime
+			if p.Subject != signedIn.Subject {
+				p.Subject, p.AuthTime = signedIn.Subject, signedIn.AuthTime
+			}
+			p.OfferedScopes = offered
 			return nil
 		})
 		return pending.ID, err
@@ -138,7 +242,7 @@ func (h *Authorize) savePending(ctx context.Context, r *http.Request, ar fosite.
 		ExpiresAt: now.Add(h.Provider.Config.LoginRequestLifespan.Std()),
 	}
 	if signedIn != nil {
-		p.Subject, p.AuthTime = signedIn.Subject, signedIn.AuthTime
+		p.Subject, p.AuthTime, p.OfferedScopes = signedIn.Subject, signedIn.AuthTime, offered
 	}
 	if err := h.Provider.Store.CreateAuthRequest(ctx, p); err != nil {
 		return "", fmt.Errorf("create auth request: %w", err)

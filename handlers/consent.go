@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 
@@ -66,17 +65,16 @@ func (h *Authorize) consentPage(w http.ResponseWriter, r *http.Request) {
 	}
 	view := consentView{RequestID: requestID, User: userView{Username: user.Username, Name: user.Name, Email: user.Email}}
 	view.Client = newClientView(ar.GetClient())
-	for _, scope := range ar.GetRequestedScopes() {
+	for _, scope := range pending.OfferedScopes {
 		d := h.Provider.DescribeScope(scope)
 		sv := scopeView{Name: scope, Title: d.Title, Description: d.Description, Optional: scope != provider.ScopeOpenID, Checked: true}
 		if scope == provider.ScopeOfflineAcces {
-			if offlineAllowed(ar) {
-				view.Offline = &sv
-			}
+			view.Offline = &sv
 			continue
 		}
 		view.Scopes = append(view.Scopes, sv)
 	}
+	view.CanRemember = len(provider.Remembered(pending.OfferedScopes)) > 0
 	var err error
 	if view.CSRF, err = h.Sessions.CSRFToken(w, r, csrfConsent, requestID, user.Subject); err != nil {
 		h.serverError(w, r, "consent csrf token", err)
@@ -99,7 +97,7 @@ func (h *Authorize) consent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	requestID := r.PostFormValue("request")
-	user, _ := h.currentUser(r)
+	user, sess := h.currentUser(r)
 	if user == nil || h.Sessions.CheckCSRF(r, csrfConsent, requestID, user.Subject) != nil {
 		h.Pages.Error(w, r, http.StatusForbidden, errorForbidden)
 		return
@@ -113,48 +111,22 @@ func (h *Authorize) consent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.Provider.Store.DeleteAuthRequest(ctx, requestID); err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			h.Pages.Error(w, r, http.StatusBadRequest, errorExpired)
-			return
-		}
-		h.serverError(w, r, "consume pending request", err)
+		h.consumeError(w, r, err)
 		return
 	}
-
-	if r.PostFormValue("action") != "allow" {
-		h.Logger.InfoContext(ctx, "consent denied", "client_id", ar.GetClient().GetID(), "sub", user.Subject)
-		h.Provider.OAuth2.WriteAuthorizeError(ctx, w, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
-		return
-	}
-	ticked := fosite.Arguments(r.PostForm["scope"])
-	for _, scope := range ar.GetRequestedScopes() {
-		switch {
-		case scope == provider.ScopeOpenID:
-			ar.GrantScope(scope)
-		case scope == provider.ScopeOfflineAcces && !offlineAllowed(ar):
-		case ticked.Has(scope):
-			ar.GrantScope(scope)
-		}
-	}
-	for _, aud := range ar.GetRequestedAudience() {
-		ar.GrantAudience(aud)
-	}
-	session := provider.NewSession(user, pending.AuthTime, pending.CreatedAt, ar.GetGrantedScopes())
-	resp, err := h.Provider.OAuth2.NewAuthorizeResponse(ctx, ar, session)
+	policy := h.Provider.Policy
+	granted, err := policy.Choose(pending.OfferedScopes, r.PostForm["scope"], r.PostFormValue("action") == "allow")
 	if err != nil {
-		logOAuthError(h.Logger, r, "authorization response refused", err)
+		h.Logger.InfoContext(ctx, "consent denied", "client_id", ar.GetClient().GetID(), "sub", user.Subject)
 		h.Provider.OAuth2.WriteAuthorizeError(ctx, w, ar, err)
 		return
 	}
-	h.Logger.InfoContext(ctx, "consent given", "client_id", ar.GetClient().GetID(), "sub", user.Subject, "scopes", ar.GetGrantedScopes())
-	h.Provider.OAuth2.WriteAuthorizeResponse(ctx, w, ar, resp)
-}
-
-// offlineAllowed reports whether offline_access can mean anything for ar:
-// only a response type that returns an authorization code can lead to a
-// refresh token (OIDC Core §11).
-func offlineAllowed(ar fosite.AuthorizeRequester) bool {
-	return ar.GetResponseTypes().Has("code")
+	g := grantBasis{Scopes: granted, Basis: storage.BasisConsent}
+	if r.PostFormValue("remember") == "1" && len(provider.Remembered(granted)) > 0 {
+		until := h.Provider.Now().Add(policy.RememberFor)
+		g.RememberUntil = &until
+	}
+	h.finish(w, r, ar, user, sess.AuthTime, pending.CreatedAt, g)
 }
 
 func clientName(c fosite.Client) string {

@@ -20,7 +20,6 @@ import (
 )
 
 const (
-	demoClientID   = "demo"
 	demoFlowCookie = "consentry_demo"
 	csrfDemo       = "demo"
 )
@@ -44,12 +43,13 @@ func (h *Demo) Mount(r *mux.Router) {
 
 // demoFlow is what the demo client remembers between redirect and callback.
 type demoFlow struct {
-	State, Nonce, Verifier string
+	ClientID, State, Nonce, Verifier string
 }
 
 type demoView struct{ CSRF string }
 
 type demoResultView struct {
+	ClientName              string
 	Error, ErrorDescription string
 	Scope                   string
 	RefreshTokenIssued      bool
@@ -58,12 +58,12 @@ type demoResultView struct {
 
 type claimView struct{ Name, Value string }
 
-func (h *Demo) oauthConfig() *oauth2.Config {
+func (h *Demo) oauthConfig(clientID string) *oauth2.Config {
 	iss := strings.TrimSuffix(h.Provider.Config.Issuer, "/")
 	return &oauth2.Config{
-		ClientID:    demoClientID,
+		ClientID:    clientID,
 		Endpoint:    oauth2.Endpoint{AuthURL: iss + provider.PathAuthorize, TokenURL: iss + provider.PathToken, AuthStyle: oauth2.AuthStyleInParams},
-		RedirectURL: iss + "/demo/callback",
+		RedirectURL: iss + provider.DemoCallbackPath,
 	}
 }
 
@@ -83,20 +83,27 @@ func (h *Demo) start(w http.ResponseWriter, r *http.Request) {
 		h.Pages.Error(w, r, http.StatusForbidden, errorForbidden)
 		return
 	}
-	flow := demoFlow{State: oauth2.GenerateVerifier(), Nonce: oauth2.GenerateVerifier(), Verifier: oauth2.GenerateVerifier()}
+	flow := demoFlow{ClientID: provider.DemoClientID, State: oauth2.GenerateVerifier(), Nonce: oauth2.GenerateVerifier(), Verifier: oauth2.GenerateVerifier()}
+	scopes := []string{oidc.ScopeOpenID, "profile", "email"}
+	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(flow.Verifier), oauth2.SetAuthURLParam("nonce", flow.Nonce)}
+	switch r.PostFormValue("mode") {
+	case "offline":
+		// OIDC Core §11: offline access is asked for with prompt=consent.
+		scopes = append(scopes, oidc.ScopeOfflineAccess)
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", "consent"))
+	case "agreement":
+		// The first-party app asks for offline access without
+		// prompt=consent: its standing agreement covers it.
+		flow.ClientID = provider.DemoFirstPartyClientID
+		scopes = append(scopes, oidc.ScopeOfflineAccess)
+	}
 	if err := h.Sessions.PutSigned(w, demoFlowCookie, "/demo", flow, 10*time.Minute); err != nil {
 		h.Logger.ErrorContext(r.Context(), "demo flow cookie", "err", err)
 		h.Pages.Error(w, r, http.StatusInternalServerError, errorServer)
 		return
 	}
-	cfg := h.oauthConfig()
-	cfg.Scopes = []string{oidc.ScopeOpenID, "profile", "email"}
-	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(flow.Verifier), oauth2.SetAuthURLParam("nonce", flow.Nonce)}
-	if r.PostFormValue("mode") == "offline" {
-		// OIDC Core §11: offline access is asked for with prompt=consent.
-		cfg.Scopes = append(cfg.Scopes, oidc.ScopeOfflineAccess)
-		opts = append(opts, oauth2.SetAuthURLParam("prompt", "consent"))
-	}
+	cfg := h.oauthConfig(flow.ClientID)
+	cfg.Scopes = scopes
 	http.Redirect(w, r, cfg.AuthCodeURL(flow.State, opts...), http.StatusSeeOther)
 }
 
@@ -111,13 +118,13 @@ func (h *Demo) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	_ = h.Sessions.PutSigned(w, demoFlowCookie, "/demo", demoFlow{}, -time.Second)
 	if e := q.Get("error"); e != "" {
-		h.Pages.Render(w, r, http.StatusOK, "demo_result.html", demoResultView{Error: e, ErrorDescription: q.Get("error_description")})
+		h.Pages.Render(w, r, http.StatusOK, "demo_result.html", demoResultView{ClientName: demoClientName(flow.ClientID), Error: e, ErrorDescription: q.Get("error_description")})
 		return
 	}
 	view, err := h.redeem(ctx, q.Get("code"), flow)
 	if err != nil {
 		h.Logger.WarnContext(ctx, "demo code exchange failed", "err", err)
-		h.Pages.Render(w, r, http.StatusOK, "demo_result.html", demoResultView{Error: "exchange_failed", ErrorDescription: "The demo could not exchange the authorization code; see the server log."})
+		h.Pages.Render(w, r, http.StatusOK, "demo_result.html", demoResultView{ClientName: demoClientName(flow.ClientID), Error: "exchange_failed", ErrorDescription: "The demo could not exchange the authorization code; see the server log."})
 		return
 	}
 	h.Pages.Render(w, r, http.StatusOK, "demo_result.html", view)
@@ -128,7 +135,7 @@ func (h *Demo) callback(w http.ResponseWriter, r *http.Request) {
 func (h *Demo) redeem(ctx context.Context, code string, flow demoFlow) (demoResultView, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	tok, err := h.oauthConfig().Exchange(ctx, code, oauth2.VerifierOption(flow.Verifier))
+	tok, err := h.oauthConfig(flow.ClientID).Exchange(ctx, code, oauth2.VerifierOption(flow.Verifier))
 	if err != nil {
 		return demoResultView{}, fmt.Errorf("exchange code: %w", err)
 	}
@@ -138,7 +145,7 @@ func (h *Demo) redeem(ctx context.Context, code string, flow demoFlow) (demoResu
 		keys = append(keys, k.Key)
 	}
 	verifier := oidc.NewVerifier(strings.TrimSuffix(h.Provider.Config.Issuer, "/"), &oidc.StaticKeySet{PublicKeys: keys},
-		&oidc.Config{ClientID: demoClientID, SupportedSigningAlgs: []string{provider.AlgRS256, provider.AlgES256}})
+		&oidc.Config{ClientID: flow.ClientID, SupportedSigningAlgs: []string{provider.AlgRS256, provider.AlgES256}})
 	idToken, err := verifier.Verify(ctx, rawIDToken)
 	if err != nil {
 		return demoResultView{}, fmt.Errorf("verify id token: %w", err)
@@ -150,7 +157,7 @@ func (h *Demo) redeem(ctx context.Context, code string, flow demoFlow) (demoResu
 	if err := idToken.Claims(&claims); err != nil {
 		return demoResultView{}, fmt.Errorf("decode claims: %w", err)
 	}
-	view := demoResultView{RefreshTokenIssued: tok.RefreshToken != ""}
+	view := demoResultView{ClientName: demoClientName(flow.ClientID), RefreshTokenIssued: tok.RefreshToken != ""}
 	view.Scope, _ = tok.Extra("scope").(string)
 	for name, v := range claims {
 		b, _ := json.Marshal(v)
@@ -158,4 +165,11 @@ func (h *Demo) redeem(ctx context.Context, code string, flow demoFlow) (demoResu
 	}
 	sort.Slice(view.Claims, func(i, j int) bool { return view.Claims[i].Name < view.Claims[j].Name })
 	return view, nil
+}
+
+func demoClientName(clientID string) string {
+	if clientID == provider.DemoFirstPartyClientID {
+		return provider.DemoFirstPartyClientName
+	}
+	return provider.DemoClientName
 }

@@ -23,8 +23,9 @@ func TestDemoPageCompletesTheFlow(t *testing.T) {
 
 	for _, tt := range []struct {
 		mode        string
+		wantScreen  bool
 		wantRefresh string
-	}{{"signin", "no"}, {"offline", "yes"}} {
+	}{{"signin", true, "no"}, {"offline", true, "yes"}, {"agreement", false, "yes"}} {
 		t.Run(tt.mode, func(t *testing.T) {
 			b := e.browser()
 			p := b.get(e.Issuer + "/demo")
@@ -37,7 +38,12 @@ func TestDemoPageCompletesTheFlow(t *testing.T) {
 			if tt.mode == "offline" && !strings.Contains(p.Body, "Access while you are away") {
 				t.Fatalf("consent screen does not set offline access apart:\n%s", p.Body)
 			}
-			p = b.consent(p, e.Issuer, "allow")
+			if onConsent := strings.HasSuffix(p.URL.Path, "/consent"); onConsent != tt.wantScreen {
+				t.Fatalf("consent screen shown: %v, want %v", onConsent, tt.wantScreen)
+			}
+			if tt.wantScreen {
+				p = b.consent(p, e.Issuer, "allow")
+			}
 			if p.Status != http.StatusOK || !strings.HasSuffix(p.URL.Path, "/demo/callback") {
 				t.Fatalf("landed on %s with %d:\n%s", p.URL, p.Status, p.Body)
 			}

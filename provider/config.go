@@ -38,7 +38,28 @@ type Config struct {
 	// LoginRequestLifespan is how long a pending authorization request waits
 	// for the user to sign in and consent.
 	LoginRequestLifespan Duration `yaml:"login_request_lifespan"`
+
+	OfflineAccess OfflineAccessConfig `yaml:"offline_access"`
+	// RememberConsentFor is how long a consent the user asked to remember
+	// covers later requests (never offline_access).
+	RememberConsentFor Duration `yaml:"remember_consent_for"`
 }
+
+// OfflineAccessConfig is the policy for offline_access requests.
+type OfflineAccessConfig struct {
+	// WithoutPromptConsent decides a request for offline_access that lacks
+	// prompt=consent and is not covered by a standing agreement:
+	// "ignore" drops offline_access, "prompt" shows the consent screen
+	// anyway, "reject" answers consent_required.
+	WithoutPromptConsent string `yaml:"without_prompt_consent"`
+}
+
+// Values of OfflineAccessConfig.WithoutPromptConsent.
+const (
+	OfflineIgnore = "ignore"
+	OfflinePrompt = "prompt"
+	OfflineReject = "reject"
+)
 
 // Duration is a time.Duration that reads "15m" or "720h" from YAML.
 type Duration time.Duration
@@ -72,6 +93,8 @@ func DefaultConfig() Config {
 		AuthorizeCodeLifespan: Duration(5 * time.Minute),
 		SessionLifespan:       Duration(24 * time.Hour),
 		LoginRequestLifespan:  Duration(30 * time.Minute),
+		OfflineAccess:         OfflineAccessConfig{WithoutPromptConsent: OfflineIgnore},
+		RememberConsentFor:    Duration(30 * 24 * time.Hour),
 	}
 }
 
@@ -115,10 +138,16 @@ func (c Config) Validate() error {
 		"authorize_code_lifespan": c.AuthorizeCodeLifespan,
 		"session_lifespan":        c.SessionLifespan,
 		"login_request_lifespan":  c.LoginRequestLifespan,
+		"remember_consent_for":    c.RememberConsentFor,
 	} {
 		if d <= 0 {
 			return fmt.Errorf("%s: must be positive", name)
 		}
+	}
+	switch c.OfflineAccess.WithoutPromptConsent {
+	case OfflineIgnore, OfflinePrompt, OfflineReject:
+	default:
+		return fmt.Errorf("offline_access.without_prompt_consent %q: must be ignore, prompt or reject", c.OfflineAccess.WithoutPromptConsent)
 	}
 	return nil
 }

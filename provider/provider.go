@@ -42,6 +42,7 @@ type Provider struct {
 	Keys    *SigningKeys
 	OAuth2  fosite.OAuth2Provider
 	Hasher  ClientSecretHasher
+	Policy  ConsentPolicy
 	Logger  *slog.Logger
 	Now     func() time.Time
 
@@ -73,9 +74,13 @@ func New(ctx context.Context, cfg Config, store storage.Store, logger *slog.Logg
 		Secrets: secrets,
 		Keys:    keys,
 		Hasher:  ClientSecretHasher{Key: secrets.ClientSecretKey},
-		Logger:  logger,
-		Now:     now,
-		scopes:  defaultScopeCatalogue(),
+		Policy: ConsentPolicy{
+			WithoutPromptConsent: cfg.OfflineAccess.WithoutPromptConsent,
+			RememberFor:          cfg.RememberConsentFor.Std(),
+		},
+		Logger: logger,
+		Now:    now,
+		scopes: defaultScopeCatalogue(),
 	}
 	p.OAuth2 = p.compose()
 	return p, nil
@@ -121,6 +126,11 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 		compose.OAuth2ClientCredentialsGrantFactory,
 		compose.OAuth2RefreshTokenGrantFactory,
 		compose.OpenIDConnectExplicitFactory,
+		// id_token and "id_token token" (sign-in without a code) and
+		// "code id_token": registered clients may use them, and offline
+		// access is dropped for the code-less ones.
+		compose.OpenIDConnectImplicitFactory,
+		compose.OpenIDConnectHybridFactory,
 		compose.OpenIDConnectRefreshFactory,
 		compose.OAuth2TokenIntrospectionFactory,
 		compose.OAuth2TokenRevocationFactory,

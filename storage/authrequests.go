@@ -36,7 +36,11 @@ func (s *GormStore) GetAuthRequest(ctx context.Context, id string) (*AuthRequest
 	if err != nil {
 		return nil, fmt.Errorf("load auth request: %w", err)
 	}
-	return row.toAuthRequest(), nil
+	r, err := row.toAuthRequest()
+	if err != nil {
+		return nil, fmt.Errorf("load auth request: %w", err)
+	}
+	return r, nil
 }
 
 // loadAuthRequest reads an unexpired request, locking the row when asked.
@@ -66,7 +70,10 @@ func (s *GormStore) UpdateAuthRequest(ctx context.Context, id string, fn func(*A
 		if err != nil {
 			return err
 		}
-		r := row.toAuthRequest()
+		r, err := row.toAuthRequest()
+		if err != nil {
+			return err
+		}
 		if err := fn(r); err != nil {
 			return err
 		}
@@ -75,7 +82,7 @@ func (s *GormStore) UpdateAuthRequest(ctx context.Context, id string, fn func(*A
 		}
 		next := toAuthRequestRow(r)
 		return dbErr(tx.Model(&authRequestRow{}).Where("id = ?", id).
-			Select("query", "subject", "auth_time", "expires_at").Updates(&next).Error)
+			Select("query", "offered_scopes", "subject", "auth_time", "expires_at").Updates(&next).Error)
 	})
 	if err != nil {
 		return fmt.Errorf("update auth request: %w", err)

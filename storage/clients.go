@@ -76,8 +76,8 @@ func (s *GormStore) ListClients(ctx context.Context) ([]Client, error) {
 	return out, nil
 }
 
-// DeleteClient deletes the client and every token issued to it; ErrNotFound
-// for an unknown id.
+// DeleteClient deletes the client with every token issued to it, its grants
+// and its agreements; ErrNotFound for an unknown id.
 func (s *GormStore) DeleteClient(ctx context.Context, id string) error {
 	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		res := tx.Where("id = ?", id).Delete(&clientRow{})
@@ -86,6 +86,14 @@ func (s *GormStore) DeleteClient(ctx context.Context, id string) error {
 		}
 		if res.RowsAffected == 0 {
 			return ErrNotFound
+		}
+		// Deleted rather than kept: a client registered again under the id
+		// must not inherit them.
+		if err := tx.Where("client_id = ?", id).Delete(&grantRow{}).Error; err != nil {
+			return fmt.Errorf("delete grants: %w", err)
+		}
+		if err := tx.Where("client_id = ?", id).Delete(&agreementRow{}).Error; err != nil {
+			return fmt.Errorf("delete agreements: %w", err)
 		}
 		return deleteTokensWhere(tx, "client_id = ?", id)
 	})

@@ -3,7 +3,8 @@
 // The Store interface combines fosite's storage interfaces (clients, authorize
 // codes, access and refresh tokens, PKCE and OpenID Connect sessions,
 // transactions) with Consentry's own records: clients, users, pending
-// authorization requests, signing keys and server secrets. Errors are reported
+// authorization requests, grants (consent decisions), standing agreements,
+// signing keys and server secrets. Errors are reported
 // through the sentinels ErrNotFound (which is fosite.ErrNotFound) and
 // ErrAlreadyExists, tested with errors.Is.
 //

@@ -19,6 +19,8 @@ const (
 	tableRefreshTokens  = "consentry_refresh_tokens"
 	tablePKCERequests   = "consentry_pkce_requests"
 	tableOIDCSessions   = "consentry_oidc_sessions"
+	tableGrants         = "consentry_grants"
+	tableAgreements     = "consentry_agreements"
 )
 
 // allModels lists every table for Migrate.
@@ -26,6 +28,7 @@ func allModels() []any {
 	return []any{
 		&clientRow{}, &userRow{}, &authRequestRow{}, &signingKeyRow{}, &secretRow{}, &assertionJTIRow{},
 		&authorizeCodeRow{}, &accessTokenRow{}, &refreshTokenRow{}, &pkceRequestRow{}, &oidcSessionRow{},
+		&grantRow{}, &agreementRow{},
 	}
 }
 
@@ -69,12 +72,14 @@ type userRow struct {
 func (userRow) TableName() string { return tableUsers }
 
 type authRequestRow struct {
-	ID        string     `gorm:"column:id;primaryKey"`
-	Query     string     `gorm:"column:query;not null"`
-	Subject   string     `gorm:"column:subject;not null;index"`
-	AuthTime  *time.Time `gorm:"column:auth_time"`
-	CreatedAt time.Time  `gorm:"column:created_at;not null"`
-	ExpiresAt time.Time  `gorm:"column:expires_at;not null;index"`
+	ID    string `gorm:"column:id;primaryKey"`
+	Query string `gorm:"column:query;not null"`
+	// The default fills the column in databases migrated from before it.
+	OfferedScopes string     `gorm:"column:offered_scopes;not null;default:'[]'"`
+	Subject       string     `gorm:"column:subject;not null;index"`
+	AuthTime      *time.Time `gorm:"column:auth_time"`
+	CreatedAt     time.Time  `gorm:"column:created_at;not null"`
+	ExpiresAt     time.Time  `gorm:"column:expires_at;not null;index"`
 }
 
 func (authRequestRow) TableName() string { return tableAuthRequests }
@@ -169,6 +174,44 @@ type oidcSessionRow struct {
 
 func (oidcSessionRow) TableName() string { return tableOIDCSessions }
 
+// grantRow is one Grant. The (subject, client_id) index serves the consent
+// check and RevokeGrants, request_id the token-to-grant lookup, client_id
+// DeleteClient, created_at the listing order.
+type grantRow struct {
+	ID             string     `gorm:"column:id;primaryKey"`
+	Subject        string     `gorm:"column:subject;not null;index:idx_consentry_grants_subject_client,priority:1"`
+	ClientID       string     `gorm:"column:client_id;not null;index:idx_consentry_grants_subject_client,priority:2;index"`
+	RequestID      string     `gorm:"column:request_id;not null;uniqueIndex"`
+	Scopes         string     `gorm:"column:scopes;not null"`
+	Basis          string     `gorm:"column:basis;not null"`
+	AgreementID    string     `gorm:"column:agreement_id;not null"`
+	RememberedFrom string     `gorm:"column:remembered_from;not null"`
+	CreatedAt      time.Time  `gorm:"column:created_at;not null;index"`
+	RememberUntil  *time.Time `gorm:"column:remember_until"`
+	RevokedAt      *time.Time `gorm:"column:revoked_at"`
+	IPAddress      string     `gorm:"column:ip_address;not null"`
+	UserAgent      string     `gorm:"column:user_agent;not null"`
+}
+
+func (grantRow) TableName() string { return tableGrants }
+
+// agreementRow is one Agreement. Subject is "" for all-users agreements.
+type agreementRow struct {
+	ID         string     `gorm:"column:id;primaryKey"`
+	ClientID   string     `gorm:"column:client_id;not null;index"`
+	Subject    string     `gorm:"column:subject;not null;index"`
+	AllUsers   bool       `gorm:"column:all_users;not null"`
+	Scopes     string     `gorm:"column:scopes;not null"`
+	Reference  string     `gorm:"column:reference;not null"`
+	StartsAt   time.Time  `gorm:"column:starts_at;not null"`
+	ExpiresAt  *time.Time `gorm:"column:expires_at"`
+	RecordedBy string     `gorm:"column:recorded_by;not null"`
+	CreatedAt  time.Time  `gorm:"column:created_at;not null;index"`
+	RevokedAt  *time.Time `gorm:"column:revoked_at"`
+}
+
+func (agreementRow) TableName() string { return tableAgreements }
+
 // encodeList stores a string list as a JSON array ("[]" when empty).
 func encodeList(l []string) string {
 	if len(l) == 0 {
@@ -199,6 +242,16 @@ func utc(t time.Time) time.Time { return t.UTC() }
 // nullTime stores the zero time as NULL.
 func nullTime(t time.Time) *time.Time {
 	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// optTime copies an optional time in UTC; nil stays nil (NULL). The copy
+// keeps rows and returned values from aliasing the caller's time.
+func optTime(t *time.Time) *time.Time {
+	if t == nil {
 		return nil
 	}
 	u := t.UTC()
@@ -307,22 +360,104 @@ func (r *userRow) toUser() *User {
 
 func toAuthRequestRow(r *AuthRequest) authRequestRow {
 	return authRequestRow{
-		ID:        r.ID,
-		Query:     r.Query,
-		Subject:   r.Subject,
-		AuthTime:  nullTime(r.AuthTime),
-		CreatedAt: utc(r.CreatedAt),
-		ExpiresAt: utc(r.ExpiresAt),
+		ID:            r.ID,
+		Query:         r.Query,
+		OfferedScopes: encodeList(r.OfferedScopes),
+		Subject:       r.Subject,
+		AuthTime:      nullTime(r.AuthTime),
+		CreatedAt:     utc(r.CreatedAt),
+		ExpiresAt:     utc(r.ExpiresAt),
 	}
 }
 
-func (r *authRequestRow) toAuthRequest() *AuthRequest {
-	return &AuthRequest{
-		ID:        r.ID,
-		Query:     r.Query,
-		Subject:   r.Subject,
-		AuthTime:  fromNullTime(r.AuthTime),
-		CreatedAt: utc(r.CreatedAt),
-		ExpiresAt: utc(r.ExpiresAt),
+func (r *authRequestRow) toAuthRequest() (*AuthRequest, error) {
+	offered, err := decodeList(r.OfferedScopes)
+	if err != nil {
+		return nil, fmt.Errorf("offered scopes: %w", err)
 	}
+	return &AuthRequest{
+		ID:            r.ID,
+		Query:         r.Query,
+		OfferedScopes: offered,
+		Subject:       r.Subject,
+		AuthTime:      fromNullTime(r.AuthTime),
+		CreatedAt:     utc(r.CreatedAt),
+		ExpiresAt:     utc(r.ExpiresAt),
+	}, nil
+}
+
+func toGrantRow(g *Grant) grantRow {
+	return grantRow{
+		ID:             g.ID,
+		Subject:        g.Subject,
+		ClientID:       g.ClientID,
+		RequestID:      g.RequestID,
+		Scopes:         encodeList(g.Scopes),
+		Basis:          g.Basis,
+		AgreementID:    g.AgreementID,
+		RememberedFrom: g.RememberedFrom,
+		CreatedAt:      utc(g.CreatedAt),
+		RememberUntil:  optTime(g.RememberUntil),
+		RevokedAt:      optTime(g.RevokedAt),
+		IPAddress:      g.IPAddress,
+		UserAgent:      g.UserAgent,
+	}
+}
+
+func (r *grantRow) toGrant() (*Grant, error) {
+	scopes, err := decodeList(r.Scopes)
+	if err != nil {
+		return nil, fmt.Errorf("grant %q scopes: %w", r.ID, err)
+	}
+	return &Grant{
+		ID:             r.ID,
+		Subject:        r.Subject,
+		ClientID:       r.ClientID,
+		RequestID:      r.RequestID,
+		Scopes:         scopes,
+		Basis:          r.Basis,
+		AgreementID:    r.AgreementID,
+		RememberedFrom: r.RememberedFrom,
+		CreatedAt:      utc(r.CreatedAt),
+		RememberUntil:  optTime(r.RememberUntil),
+		RevokedAt:      optTime(r.RevokedAt),
+		IPAddress:      r.IPAddress,
+		UserAgent:      r.UserAgent,
+	}, nil
+}
+
+func toAgreementRow(a *Agreement) agreementRow {
+	return agreementRow{
+		ID:         a.ID,
+		ClientID:   a.ClientID,
+		Subject:    a.Subject,
+		AllUsers:   a.AllUsers,
+		Scopes:     encodeList(a.Scopes),
+		Reference:  a.Reference,
+		StartsAt:   utc(a.StartsAt),
+		ExpiresAt:  optTime(a.ExpiresAt),
+		RecordedBy: a.RecordedBy,
+		CreatedAt:  utc(a.CreatedAt),
+		RevokedAt:  optTime(a.RevokedAt),
+	}
+}
+
+func (r *agreementRow) toAgreement() (*Agreement, error) {
+	scopes, err := decodeList(r.Scopes)
+	if err != nil {
+		return nil, fmt.Errorf("agreement %q scopes: %w", r.ID, err)
+	}
+	return &Agreement{
+		ID:         r.ID,
+		ClientID:   r.ClientID,
+		Subject:    r.Subject,
+		AllUsers:   r.AllUsers,
+		Scopes:     scopes,
+		Reference:  r.Reference,
+		StartsAt:   utc(r.StartsAt),
+		ExpiresAt:  optTime(r.ExpiresAt),
+		RecordedBy: r.RecordedBy,
+		CreatedAt:  utc(r.CreatedAt),
+		RevokedAt:  optTime(r.RevokedAt),
+	}, nil
 }

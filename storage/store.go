@@ -33,6 +33,8 @@ type Store interface {
 	Clients
 	Users
 	AuthRequests
+	Grants
+	Agreements
 	Keys
 	Secrets
 
@@ -50,7 +52,7 @@ type Clients interface {
 	GetStoredClient(ctx context.Context, id string) (*Client, error)
 	ListClients(ctx context.Context) ([]Client, error)
 	// DeleteClient returns ErrNotFound for an unknown id. Tokens issued to the
-	// client are deleted with it.
+	// client, its grants and its agreements are deleted with it.
 	DeleteClient(ctx context.Context, id string) error
 }
 
@@ -65,7 +67,8 @@ type Users interface {
 	// UpdateUser applies fn to the stored user atomically; ErrNotFound if absent.
 	UpdateUser(ctx context.Context, subject string, fn func(*User) error) error
 	// DeleteUser returns ErrNotFound for an unknown subject. Tokens issued for
-	// the user are deleted with it.
+	// the user, their grants and their own agreements (not all-users ones)
+	// are deleted with it.
 	DeleteUser(ctx context.Context, subject string) error
 }
 
@@ -81,6 +84,58 @@ type AuthRequests interface {
 	UpdateAuthRequest(ctx context.Context, id string, fn func(*AuthRequest) error) error
 	// DeleteAuthRequest returns ErrNotFound for an unknown id.
 	DeleteAuthRequest(ctx context.Context, id string) error
+}
+
+// Grants records what users (or agreements) allowed clients.
+type Grants interface {
+	// CreateGrant returns ErrAlreadyExists when the id or the request id is
+	// taken (a flow has one grant).
+	CreateGrant(ctx context.Context, g *Grant) error
+	// GetGrantByRequestID returns the grant whose flow had this fosite
+	// request id; ErrNotFound when there is none.
+	GetGrantByRequestID(ctx context.Context, requestID string) (*Grant, error)
+	// ListGrants returns the grants matching f, newest first.
+	ListGrants(ctx context.Context, f GrantFilter) ([]Grant, error)
+	// RevokeGrants marks every unrevoked grant of subject to clientID revoked
+	// at the given time and, in the same transaction, revokes every token
+	// issued under them (authorize codes invalidated, access tokens removed,
+	// refresh tokens made inactive). It returns how many grants it revoked. A
+	// zero at means now.
+	RevokeGrants(ctx context.Context, subject, clientID string, at time.Time) (int, error)
+}
+
+// GrantFilter selects grants; empty fields match everything.
+type GrantFilter struct {
+	Subject  string
+	ClientID string
+	// UnrevokedOnly leaves out revoked grants.
+	UnrevokedOnly bool
+}
+
+// Agreements records standing agreements: the "other conditions for
+// processing" of OpenID Connect Core §11.
+type Agreements interface {
+	// CreateAgreement returns ErrAlreadyExists when the id is taken.
+	CreateAgreement(ctx context.Context, a *Agreement) error
+	// GetAgreement returns ErrNotFound for an unknown id.
+	GetAgreement(ctx context.Context, id string) (*Agreement, error)
+	// ListAgreements returns the agreements matching f, oldest first,
+	// revoked and expired ones included: the caller judges validity.
+	ListAgreements(ctx context.Context, f AgreementFilter) ([]Agreement, error)
+	// RevokeAgreement sets RevokedAt; ErrNotFound for an unknown id. Revoking
+	// an already revoked agreement keeps the first revocation time. A zero at
+	// means now.
+	RevokeAgreement(ctx context.Context, id string, at time.Time) error
+}
+
+// AgreementFilter selects agreements; empty fields match everything.
+type AgreementFilter struct {
+	ClientID string
+	// Subject matches agreements with exactly this user.
+	Subject string
+	// ForSubject matches agreements with this user or with all users; it is
+	// what the consent policy asks for.
+	ForSubject string
 }
 
 // Keys stores the provider's signing keys.
@@ -143,6 +198,9 @@ type AuthRequest struct {
 	ID string
 	// Query is the original authorization request, URL-encoded.
 	Query string
+	// OfferedScopes are the scopes the consent screen offers; the user's
+	// choice must be a subset of them.
+	OfferedScopes []string
 	// Subject and AuthTime are set once the user signed in for this request.
 	Subject   string
 	AuthTime  time.Time
@@ -167,4 +225,53 @@ type Secret struct {
 	Value     []byte
 	Encrypted bool
 	CreatedAt time.Time
+}
+
+// Bases of a grant.
+const (
+	BasisConsent    = "consent"
+	BasisRemembered = "remembered"
+	BasisAgreement  = "agreement"
+)
+
+// Grant is one decision that let an authorization flow go on.
+type Grant struct {
+	ID       string
+	Subject  string
+	ClientID string
+	// RequestID is fosite's request id: the tokens of the flow carry it.
+	RequestID string
+	Scopes    []string
+	// Basis is BasisConsent, BasisRemembered or BasisAgreement.
+	Basis string
+	// AgreementID names the agreement when Basis is BasisAgreement.
+	AgreementID string
+	// RememberedFrom is the id of the earlier grant a remembered grant reused.
+	RememberedFrom string
+	CreatedAt      time.Time
+	// RememberUntil is set when the user asked to remember the decision.
+	RememberUntil *time.Time
+	RevokedAt     *time.Time
+	IPAddress     string
+	UserAgent     string
+}
+
+// Agreement is a standing agreement between a client and one user or all
+// users, covering a set of scopes.
+type Agreement struct {
+	ID       string
+	ClientID string
+	// Subject is the user; empty when AllUsers is set.
+	Subject  string
+	AllUsers bool
+	Scopes   []string
+	// Reference names the contract or policy, e.g. "MSA-2026-114".
+	Reference string
+	StartsAt  time.Time
+	// ExpiresAt is the optional end of the agreement.
+	ExpiresAt *time.Time
+	// RecordedBy is who recorded it.
+	RecordedBy string
+	CreatedAt  time.Time
+	RevokedAt  *time.Time
 }

@@ -99,8 +99,9 @@ func (s *GormStore) UpdateUser(ctx context.Context, subject string, fn func(*Use
 	return nil
 }
 
-// DeleteUser deletes the user, the tokens issued for them and their pending
-// authorization requests; ErrNotFound for an unknown subject.
+// DeleteUser deletes the user, the tokens issued for them, their pending
+// authorization requests, grants and per-user agreements; ErrNotFound for an
+// unknown subject.
 func (s *GormStore) DeleteUser(ctx context.Context, subject string) error {
 	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		res := tx.Where("subject = ?", subject).Delete(&userRow{})
@@ -112,6 +113,13 @@ func (s *GormStore) DeleteUser(ctx context.Context, subject string) error {
 		}
 		if err := tx.Where("subject = ?", subject).Delete(&authRequestRow{}).Error; err != nil {
 			return err
+		}
+		if err := tx.Where("subject = ?", subject).Delete(&grantRow{}).Error; err != nil {
+			return fmt.Errorf("delete grants: %w", err)
+		}
+		// All-users agreements have no subject and stay.
+		if err := tx.Where("subject = ? AND all_users = ?", subject, false).Delete(&agreementRow{}).Error; err != nil {
+			return fmt.Errorf("delete agreements: %w", err)
 		}
 		return deleteTokensWhere(tx, "subject = ?", subject)
 	})

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os/user"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -22,6 +23,8 @@ type env struct {
 	// passwordCost is the bcrypt cost of new user passwords; 0 means
 	// provider.DefaultPasswordCost. Tests lower it for speed.
 	passwordCost int
+	// currentUser names the operating-system user; nil means os/user.Current.
+	currentUser func() (*user.User, error)
 }
 
 // command is one CLI command; name has one word ("serve") or two ("users list").
@@ -47,6 +50,11 @@ func commands() []*command {
 		{name: "clients list", summary: "list clients", run: runClientsList},
 		{name: "clients get", args: "ID", summary: "show a client (never its secret)", run: runClientsGet},
 		{name: "clients delete", args: "ID", summary: "delete a client and the tokens issued to it", run: runClientsDelete},
+		{name: "agreements create", summary: "record a standing agreement (offline access without a consent screen)", help: agreementsCreateHelp, run: runAgreementsCreate},
+		{name: "agreements list", summary: "list standing agreements", help: agreementsListHelp, run: runAgreementsList},
+		{name: "agreements revoke", args: "ID", summary: "revoke a standing agreement", help: agreementsRevokeHelp, run: runAgreementsRevoke},
+		{name: "consents list", summary: "list what a user allowed clients", help: consentsListHelp, run: runConsentsList},
+		{name: "consents revoke", summary: "revoke a user's consents to a client and the tokens issued under them", help: consentsRevokeHelp, run: runConsentsRevoke},
 	}
 }
 

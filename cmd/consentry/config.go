@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/consentry/consentry/provider"
 	"github.com/consentry/consentry/storage"
@@ -18,9 +19,13 @@ type globalFlags struct {
 	config, dsn, issuer, listen, secretsKey, templatesDir string
 	demo                                                  bool
 	logFormat, logLevel                                   string
+	offlineWithoutPromptConsent, rememberConsentFor       string
 }
 
-var globalFlagNames = []string{"config", "dsn", "issuer", "listen", "secrets-key", "templates-dir", "demo", "log-format", "log-level"}
+var globalFlagNames = []string{
+	"config", "dsn", "issuer", "listen", "secrets-key", "templates-dir", "demo", "log-format", "log-level",
+	"offline-access-without-prompt-consent", "remember-consent-for",
+}
 
 func isGlobalFlag(name string) bool {
 	for _, n := range globalFlagNames {
@@ -45,6 +50,8 @@ func addGlobalFlags(fs *flag.FlagSet) *globalFlags {
 	fs.BoolVar(&g.demo, "demo", false, "seed a demo user and client and serve the /demo page (env CONSENTRY_DEMO)")
 	fs.StringVar(&g.logFormat, "log-format", "", "log `FORMAT`: text or json (env CONSENTRY_LOG_FORMAT; default text)")
 	fs.StringVar(&g.logLevel, "log-level", "", "log `LEVEL`: debug, info, warn or error (env CONSENTRY_LOG_LEVEL;\ndefault info for serve, warn otherwise)")
+	fs.StringVar(&g.offlineWithoutPromptConsent, "offline-access-without-prompt-consent", "", "`POLICY` for offline_access requested without prompt=consent and without\na standing agreement: ignore (no refresh token), prompt (show the consent\nscreen) or reject (error consent_required)\n(env CONSENTRY_OFFLINE_ACCESS_WITHOUT_PROMPT_CONSENT; default ignore)")
+	fs.StringVar(&g.rememberConsentFor, "remember-consent-for", "", "`DURATION` a remembered consent covers later requests, never offline_access\n(env CONSENTRY_REMEMBER_CONSENT_FOR; default 720h)")
 	return g
 }
 
@@ -97,6 +104,7 @@ func loadSettings(fs *flag.FlagSet, g *globalFlags, getenv func(string) string) 
 		{"CONSENTRY_TEMPLATES_DIR", &cfg.TemplatesDir, nil},
 		{"CONSENTRY_LOG_FORMAT", &s.logFormat, nil},
 		{"CONSENTRY_LOG_LEVEL", &s.logLevel, nil},
+		{"CONSENTRY_OFFLINE_ACCESS_WITHOUT_PROMPT_CONSENT", &cfg.OfflineAccess.WithoutPromptConsent, nil},
 	} {
 		if val := getenv(v.env); val != "" {
 			*v.dst = val
@@ -112,6 +120,13 @@ func loadSettings(fs *flag.FlagSet, g *globalFlags, getenv func(string) string) 
 		}
 		cfg.Demo = b
 	}
+	if val := getenv("CONSENTRY_REMEMBER_CONSENT_FOR"); val != "" {
+		d, err := parseDuration("CONSENTRY_REMEMBER_CONSENT_FOR", val)
+		if err != nil {
+			return s, err
+		}
+		cfg.RememberConsentFor = d
+	}
 
 	for name, apply := range map[string]func(){
 		"dsn":           func() { cfg.DSN = g.dsn },
@@ -122,10 +137,20 @@ func loadSettings(fs *flag.FlagSet, g *globalFlags, getenv func(string) string) 
 		"demo":          func() { cfg.Demo = g.demo },
 		"log-format":    func() { s.logFormat = g.logFormat },
 		"log-level":     func() { s.logLevel = g.logLevel },
+		"offline-access-without-prompt-consent": func() {
+			cfg.OfflineAccess.WithoutPromptConsent = g.offlineWithoutPromptConsent
+		},
 	} {
 		if set[name] {
 			apply()
 		}
+	}
+	if set["remember-consent-for"] {
+		d, err := parseDuration("--remember-consent-for", g.rememberConsentFor)
+		if err != nil {
+			return s, err
+		}
+		cfg.RememberConsentFor = d
 	}
 
 	if !issuerSet && listenSet {
@@ -148,6 +173,16 @@ func loadSettings(fs *flag.FlagSet, g *globalFlags, getenv func(string) string) 
 		}
 	}
 	return s, nil
+}
+
+// parseDuration reads a Go duration given by the environment variable or
+// flag named what.
+func parseDuration(what, val string) (provider.Duration, error) {
+	d, err := time.ParseDuration(val)
+	if err != nil {
+		return 0, usagef("%s=%q: want a duration such as 720h or 30m", what, val)
+	}
+	return provider.Duration(d), nil
 }
 
 // logger returns the logger for a command, writing to w; defaultLevel

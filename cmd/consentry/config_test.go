@@ -42,9 +42,13 @@ listen: 127.0.0.1:7000
 templates_dir: /file/templates
 demo: true
 access_token_lifespan: 5m
+offline_access:
+  without_prompt_consent: prompt
+remember_consent_for: 48h
 `)
 	fileListenOnly := writeFile(t, "listen.yaml", "listen: 127.0.0.1:7100\n")
 	fileOther := writeFile(t, "other.yaml", "dsn: sqlite://other.db\n")
+	fileOffline := writeFile(t, "offline.yaml", "offline_access:\n  without_prompt_consent: reject\nremember_consent_for: 1h\n")
 	def := provider.DefaultConfig()
 
 	tests := []struct {
@@ -61,6 +65,7 @@ access_token_lifespan: 5m
 			want: func(c *provider.Config) {
 				c.DSN, c.Issuer, c.Listen, c.TemplatesDir, c.Demo = "sqlite://from-file.db", "https://file.example.com", "127.0.0.1:7000", "/file/templates", true
 				c.AccessTokenLifespan = provider.Duration(5 * time.Minute)
+				c.OfflineAccess.WithoutPromptConsent, c.RememberConsentFor = provider.OfflinePrompt, provider.Duration(48*time.Hour)
 			},
 		},
 		{
@@ -81,24 +86,29 @@ access_token_lifespan: 5m
 				"CONSENTRY_DSN": "sqlite://env.db", "CONSENTRY_ISSUER": "https://env.example.com",
 				"CONSENTRY_LISTEN": "127.0.0.1:7200", "CONSENTRY_SECRETS_KEY": "env-key",
 				"CONSENTRY_TEMPLATES_DIR": "/env/templates", "CONSENTRY_DEMO": "false",
+				"CONSENTRY_OFFLINE_ACCESS_WITHOUT_PROMPT_CONSENT": "reject", "CONSENTRY_REMEMBER_CONSENT_FOR": "72h",
 			},
 			want: func(c *provider.Config) {
 				c.DSN, c.Issuer, c.Listen, c.SecretsKey, c.TemplatesDir, c.Demo = "sqlite://env.db", "https://env.example.com", "127.0.0.1:7200", "env-key", "/env/templates", false
 				c.AccessTokenLifespan = provider.Duration(5 * time.Minute)
+				c.OfflineAccess.WithoutPromptConsent, c.RememberConsentFor = provider.OfflineReject, provider.Duration(72*time.Hour)
 			},
 		},
 		{
 			name: "flags over environment",
 			args: []string{"--config", file, "--dsn", "postgres://db.example.com/consentry", "--issuer", "https://flag.example.com",
-				"--listen", "127.0.0.1:7300", "--secrets-key", "flag-key", "--templates-dir", "/flag/templates", "--demo"},
+				"--listen", "127.0.0.1:7300", "--secrets-key", "flag-key", "--templates-dir", "/flag/templates", "--demo",
+				"--offline-access-without-prompt-consent", "ignore", "--remember-consent-for", "90m"},
 			env: map[string]string{
 				"CONSENTRY_DSN": "sqlite://env.db", "CONSENTRY_ISSUER": "https://env.example.com",
 				"CONSENTRY_LISTEN": "127.0.0.1:7200", "CONSENTRY_SECRETS_KEY": "env-key",
 				"CONSENTRY_TEMPLATES_DIR": "/env/templates", "CONSENTRY_DEMO": "false",
+				"CONSENTRY_OFFLINE_ACCESS_WITHOUT_PROMPT_CONSENT": "reject", "CONSENTRY_REMEMBER_CONSENT_FOR": "72h",
 			},
 			want: func(c *provider.Config) {
 				c.DSN, c.Issuer, c.Listen, c.SecretsKey, c.TemplatesDir, c.Demo = "postgres://db.example.com/consentry", "https://flag.example.com", "127.0.0.1:7300", "flag-key", "/flag/templates", true
 				c.AccessTokenLifespan = provider.Duration(5 * time.Minute)
+				c.OfflineAccess.WithoutPromptConsent, c.RememberConsentFor = provider.OfflineIgnore, provider.Duration(90*time.Minute)
 			},
 		},
 		{
@@ -114,6 +124,28 @@ access_token_lifespan: 5m
 			args: []string{"--demo=false"},
 			env:  map[string]string{"CONSENTRY_DEMO": "true"},
 			want: func(c *provider.Config) {},
+		},
+		{
+			name: "offline-access policy and remembered consent: flags alone",
+			args: []string{"--offline-access-without-prompt-consent", "reject", "--remember-consent-for", "24h"},
+			want: func(c *provider.Config) {
+				c.OfflineAccess.WithoutPromptConsent, c.RememberConsentFor = provider.OfflineReject, provider.Duration(24*time.Hour)
+			},
+		},
+		{
+			name: "offline-access policy and remembered consent: environment over file",
+			args: []string{"--config", fileOffline},
+			env:  map[string]string{"CONSENTRY_OFFLINE_ACCESS_WITHOUT_PROMPT_CONSENT": "prompt"},
+			want: func(c *provider.Config) {
+				c.OfflineAccess.WithoutPromptConsent, c.RememberConsentFor = provider.OfflinePrompt, provider.Duration(time.Hour)
+			},
+		},
+		{
+			name: "offline-access policy and remembered consent: unset flags do not override",
+			args: []string{"--config", fileOffline, "--remember-consent-for", "2h"},
+			want: func(c *provider.Config) {
+				c.OfflineAccess.WithoutPromptConsent, c.RememberConsentFor = provider.OfflineReject, provider.Duration(2*time.Hour)
+			},
 		},
 		{
 			name:    "issuer derived from the listen flag",
@@ -139,6 +171,7 @@ access_token_lifespan: 5m
 			want: func(c *provider.Config) {
 				c.DSN, c.Issuer, c.Listen, c.TemplatesDir, c.Demo = "sqlite://from-file.db", "https://file.example.com", "127.0.0.1:9002", "/file/templates", true
 				c.AccessTokenLifespan = provider.Duration(5 * time.Minute)
+				c.OfflineAccess.WithoutPromptConsent, c.RememberConsentFor = provider.OfflinePrompt, provider.Duration(48*time.Hour)
 			},
 		},
 		{
@@ -168,6 +201,8 @@ access_token_lifespan: 5m
 func TestConfigErrors(t *testing.T) {
 	unknownKey := writeFile(t, "unknown.yaml", "dsn: sqlite://x.db\nissuer_url: https://id.example.com\n")
 	badDuration := writeFile(t, "duration.yaml", "access_token_lifespan: soon\n")
+	badPolicy := writeFile(t, "policy.yaml", "offline_access:\n  without_prompt_consent: always\n")
+	unknownOfflineKey := writeFile(t, "offline-key.yaml", "offline_access:\n  without_consent: ignore\n")
 	tests := []struct {
 		name    string
 		args    []string
@@ -183,6 +218,13 @@ func TestConfigErrors(t *testing.T) {
 		{name: "bad DSN", env: map[string]string{"CONSENTRY_DSN": "mysql://x"}, wantErr: "dsn: must start with"},
 		{name: "bad log format", args: []string{"--log-format", "xml"}, wantErr: "log format"},
 		{name: "bad log level", env: map[string]string{"CONSENTRY_LOG_LEVEL": "loud"}, wantErr: "log level"},
+		{name: "unknown offline-access policy flag", args: []string{"--offline-access-without-prompt-consent", "allow"}, wantErr: `offline_access.without_prompt_consent "allow": must be ignore, prompt or reject`},
+		{name: "unknown offline-access policy variable", env: map[string]string{"CONSENTRY_OFFLINE_ACCESS_WITHOUT_PROMPT_CONSENT": "Ignore"}, wantErr: "must be ignore, prompt or reject"},
+		{name: "unknown offline-access policy in the file", args: []string{"--config", badPolicy}, wantErr: "must be ignore, prompt or reject"},
+		{name: "unknown offline_access key", args: []string{"--config", unknownOfflineKey}, wantErr: "field without_consent not found"},
+		{name: "bad remember-consent-for flag", args: []string{"--remember-consent-for", "a month"}, wantErr: `--remember-consent-for="a month": want a duration`},
+		{name: "bad CONSENTRY_REMEMBER_CONSENT_FOR", env: map[string]string{"CONSENTRY_REMEMBER_CONSENT_FOR": "30d"}, wantErr: "CONSENTRY_REMEMBER_CONSENT_FOR"},
+		{name: "zero remember-consent-for", args: []string{"--remember-consent-for", "0s"}, wantErr: "remember_consent_for: must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

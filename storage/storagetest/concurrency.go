@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/openid"
@@ -31,6 +32,7 @@ func RunConcurrencyTests(t *testing.T, newStore func(t *testing.T) storage.Store
 		{"RotateRefreshTokenOnce", testRotateRefreshTokenOnce},
 		{"UpdateUserAtomic", testUpdateUserAtomic},
 		{"CreateSecretOnce", testCreateSecretOnce},
+		{"RevokeGrantsDuringRefresh", testRevokeGrantsDuringRefresh},
 	})
 }
 
@@ -168,5 +170,64 @@ func testCreateSecretOnce(t *testing.T, s storage.Store) {
 	mustOK(t, err, "GetSecret")
 	if want := fmt.Sprintf("value-%d", winner); string(got.Value) != want {
 		t.Errorf("secret: got %q, want the winner's %q", got.Value, want)
+	}
+}
+
+// testRevokeGrantsDuringRefresh is a user revoking a grant while its client
+// refreshes: whichever comes first, no token issued under the grant may stay
+// usable.
+func testRevokeGrantsDuringRefresh(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	client := createClient(t, s, "app")
+	for round := range rounds {
+		req := newRequest(t, client, "sub-alice")
+		access, refresh := randomID(), randomID()
+		mustOK(t, s.CreateAccessTokenSession(ctx, access, req), "CreateAccessTokenSession")
+		mustOK(t, s.CreateRefreshTokenSession(ctx, refresh, access, req), "CreateRefreshTokenSession")
+		createGrant(t, s, "sub-alice", "app", req.ID, now())
+
+		// Racer 0 revokes; the others refresh, recording what they issue.
+		issued := make([][2]string, racers)
+		errs := race(racers, func(i int) error {
+			if i == 0 {
+				n, err := s.RevokeGrants(ctx, "sub-alice", "app", time.Now())
+				if err == nil && n != 1 {
+					return fmt.Errorf("revoked %d grants, want 1", n)
+				}
+				return err
+			}
+			return withTx(ctx, s, func(ctx context.Context) error {
+				if err := s.RotateRefreshToken(ctx, req.ID, refresh); err != nil {
+					return err
+				}
+				issued[i] = [2]string{randomID(), randomID()}
+				if err := s.CreateAccessTokenSession(ctx, issued[i][0], req); err != nil {
+					return err
+				}
+				return s.CreateRefreshTokenSession(ctx, issued[i][1], issued[i][0], req)
+			})
+		})
+		if errs[0] != nil {
+			t.Fatalf("round %d: RevokeGrants: %v", round, errs[0])
+		}
+		for i, err := range errs[1:] {
+			if err != nil && !errors.Is(err, fosite.ErrInactiveToken) {
+				t.Errorf("round %d: refresh %d: got %v, want success or an inactive token", round, i+1, err)
+			}
+		}
+		issued[0] = [2]string{access, refresh}
+		for i, tokens := range issued {
+			if tokens[0] == "" {
+				continue
+			}
+			if _, err := s.GetAccessTokenSession(ctx, tokens[0], nil); !errors.Is(err, fosite.ErrNotFound) {
+				t.Errorf("round %d: access token of racer %d: got %v, want not found", round, i, err)
+			}
+			// Inactive when it was committed, not found when rolled back.
+			_, err := s.GetRefreshTokenSession(ctx, tokens[1], nil)
+			if !errors.Is(err, fosite.ErrInactiveToken) && !errors.Is(err, fosite.ErrNotFound) {
+				t.Errorf("round %d: refresh token of racer %d: got %v, want inactive", round, i, err)
+			}
+		}
 	}
 }

@@ -46,6 +46,14 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"TokenOfUnknownClient", testTokenOfUnknownClient},
 		{"DeleteClientDeletesTokens", testDeleteClientDeletesTokens},
 		{"DeleteUserDeletesTokens", testDeleteUserDeletesTokens},
+		{"Grants", testGrants},
+		{"GrantDefaults", testGrantDefaults},
+		{"RevokeGrants", testRevokeGrants},
+		{"RevokeGrantsRollsBack", testRevokeGrantsRollsBack},
+		{"Agreements", testAgreements},
+		{"RevokeAgreement", testRevokeAgreement},
+		{"DeleteUserDeletesConsent", testDeleteUserDeletesConsent},
+		{"DeleteClientDeletesConsent", testDeleteClientDeletesConsent},
 		{"TransactionRollback", testTransactionRollback},
 		{"TransactionCommit", testTransactionCommit},
 		{"TransactionSurvivesConflict", testTransactionSurvivesConflict},
@@ -444,10 +452,11 @@ func testUpdateUser(t *testing.T, s storage.Store) {
 func testAuthRequests(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	r := &storage.AuthRequest{
-		ID:        randomID(),
-		Query:     "client_id=app&response_type=code&scope=openid+profile&state=xyz",
-		CreatedAt: now(),
-		ExpiresAt: now().Add(30 * time.Minute),
+		ID:            randomID(),
+		Query:         "client_id=app&response_type=code&scope=openid+profile&state=xyz",
+		OfferedScopes: []string{"openid", "profile", "email"},
+		CreatedAt:     now(),
+		ExpiresAt:     now().Add(30 * time.Minute),
 	}
 	mustOK(t, s.CreateAuthRequest(ctx, r), "CreateAuthRequest")
 	mustErr(t, s.CreateAuthRequest(ctx, &storage.AuthRequest{ID: r.ID, ExpiresAt: now().Add(time.Hour)}), storage.ErrAlreadyExists, "CreateAuthRequest duplicate")
@@ -459,11 +468,14 @@ func testAuthRequests(t *testing.T, s storage.Store) {
 	}
 	sameTime(t, got.CreatedAt, r.CreatedAt, "CreatedAt")
 	sameTime(t, got.ExpiresAt, r.ExpiresAt, "ExpiresAt")
+	sameStrings(t, got.OfferedScopes, r.OfferedScopes, "OfferedScopes")
 
 	authTime := now().Add(-time.Second)
 	mustOK(t, s.UpdateAuthRequest(ctx, r.ID, func(a *storage.AuthRequest) error {
+		sameStrings(t, a.OfferedScopes, r.OfferedScopes, "OfferedScopes passed to fn")
 		a.Subject = "sub-alice"
 		a.AuthTime = authTime
+		a.OfferedScopes = []string{"openid", "profile"}
 		return nil
 	}), "UpdateAuthRequest")
 	got, err = s.GetAuthRequest(ctx, r.ID)
@@ -472,6 +484,17 @@ func testAuthRequests(t *testing.T, s storage.Store) {
 		t.Errorf("after UpdateAuthRequest: %+v", got)
 	}
 	sameTime(t, got.AuthTime, authTime, "AuthTime")
+	sameStrings(t, got.OfferedScopes, []string{"openid", "profile"}, "OfferedScopes after update")
+
+	mustOK(t, s.UpdateAuthRequest(ctx, r.ID, func(a *storage.AuthRequest) error {
+		a.OfferedScopes = nil
+		return nil
+	}), "UpdateAuthRequest clearing OfferedScopes")
+	got, err = s.GetAuthRequest(ctx, r.ID)
+	mustOK(t, err, "GetAuthRequest")
+	if len(got.OfferedScopes) != 0 {
+		t.Errorf("OfferedScopes after clearing: %q", got.OfferedScopes)
+	}
 
 	errStop := errors.New("stop")
 	err = s.UpdateAuthRequest(ctx, r.ID, func(a *storage.AuthRequest) error { a.Subject = "mallory"; return errStop })

@@ -1,0 +1,256 @@
+package provider
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/consentry/consentry/storage"
+)
+
+const (
+	// AgreementIDPrefix starts every agreement id, so that an id seen in a
+	// log or a grant tells what it names.
+	AgreementIDPrefix = "agr_"
+	// agreementIDBytes of randomness: 128 bits, 22 base64url characters.
+	agreementIDBytes = 16
+
+	maxReferenceLength  = 256
+	maxRecordedByLength = 256
+)
+
+// AgreementSpec describes a standing agreement to record: the "other
+// conditions for processing" of OpenID Connect Core §11, under which a client
+// may get the listed scopes, offline_access among them, without a consent
+// screen.
+type AgreementSpec struct {
+	// ClientID is the client the agreement is with.
+	ClientID string
+	// Username names the one user the agreement is with; AllUsers makes it
+	// an agreement with every user (a first-party client). Exactly one of
+	// the two is set.
+	Username string
+	AllUsers bool
+	// Scopes are space-separated scope tokens; one element may hold several.
+	Scopes []string
+	// Reference names the contract or policy, e.g. "MSA-2026-114".
+	Reference string
+	// StartsAt is when the agreement takes effect; zero means now.
+	StartsAt time.Time
+	// ExpiresAt is the optional end of the agreement.
+	ExpiresAt *time.Time
+	// RecordedBy is who records the agreement.
+	RecordedBy string
+}
+
+// Validate reports the first rule spec breaks that can be checked without
+// storage: everything RecordAgreement checks except that the client and
+// user exist and that the client is registered for the scopes.
+func (spec AgreementSpec) Validate(now time.Time) error {
+	_, _, err := spec.check(now)
+	return err
+}
+
+// check applies the storage-independent rules and returns the parsed
+// scopes and the start time.
+func (spec AgreementSpec) check(now time.Time) (scopes []string, startsAt time.Time, err error) {
+	if spec.ClientID == "" {
+		return nil, time.Time{}, invalidf("client id is required")
+	}
+	switch {
+	case spec.Username != "" && spec.AllUsers:
+		return nil, time.Time{}, invalidf("an agreement is with one user or with all users, not both: give a username or all users")
+	case spec.Username == "" && !spec.AllUsers:
+		return nil, time.Time{}, invalidf("an agreement needs a user: give a username, or all users for a first-party client")
+	}
+	scopes, err = parseScopes(spec.Scopes)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if len(scopes) == 0 {
+		return nil, time.Time{}, invalidf("scopes are required: an agreement covers a stated set of scopes")
+	}
+	if strings.TrimSpace(spec.Reference) == "" {
+		return nil, time.Time{}, invalidf("a reference is required: name the contract or policy the agreement rests on")
+	}
+	if err := checkAgreementText("reference", spec.Reference, maxReferenceLength); err != nil {
+		return nil, time.Time{}, err
+	}
+	if strings.TrimSpace(spec.RecordedBy) == "" {
+		return nil, time.Time{}, invalidf("the name of who records the agreement is required")
+	}
+	if err := checkAgreementText("recorder name", spec.RecordedBy, maxRecordedByLength); err != nil {
+		return nil, time.Time{}, err
+	}
+	startsAt = spec.StartsAt
+	if startsAt.IsZero() {
+		startsAt = now
+	}
+	if spec.ExpiresAt != nil {
+		if !spec.ExpiresAt.After(now) {
+			return nil, time.Time{}, invalidf("the end of the agreement (%s) is not in the future", agreementTime(*spec.ExpiresAt))
+		}
+		if !spec.ExpiresAt.After(startsAt) {
+			return nil, time.Time{}, invalidf("the end of the agreement (%s) must be after its start (%s)", agreementTime(*spec.ExpiresAt), agreementTime(startsAt))
+		}
+	}
+	return scopes, startsAt, nil
+}
+
+// RecordAgreement checks spec and stores a new standing agreement. Nothing
+// else in Consentry creates agreements: they exist only when an
+// administrator records one.
+//
+// Rules, each refused with a plain message matching ErrInvalidSpec: the
+// client must exist; exactly one of Username and AllUsers; the user must
+// exist; scopes are required, not repeated, and each must be registered for
+// the client (an agreement never gives more than the client may ask for);
+// a reference of at most 256 printable characters and RecordedBy are
+// required; StartsAt defaults to now; ExpiresAt, when set, must be after
+// StartsAt and in the future. An unknown client or user also matches
+// storage.ErrNotFound.
+func RecordAgreement(ctx context.Context, store storage.Store, spec AgreementSpec, now time.Time) (*storage.Agreement, error) {
+	scopes, startsAt, err := spec.check(now)
+	if err != nil {
+		return nil, err
+	}
+	client, err := store.GetStoredClient(ctx, spec.ClientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, specNotFound{kind: "client", id: spec.ClientID}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load client %q: %w", spec.ClientID, err)
+	}
+	for _, s := range scopes {
+		if !slices.Contains(client.Scopes, s) {
+			return nil, invalidf("scope %q is not registered for client %q (it may ask for %s): an agreement cannot cover more than the client may ask for",
+				s, client.ID, strings.Join(client.Scopes, " "))
+		}
+	}
+
+	a := &storage.Agreement{
+		ClientID:   client.ID,
+		AllUsers:   spec.AllUsers,
+		Scopes:     scopes,
+		Reference:  strings.TrimSpace(spec.Reference),
+		StartsAt:   startsAt,
+		ExpiresAt:  spec.ExpiresAt,
+		RecordedBy: strings.TrimSpace(spec.RecordedBy),
+		CreatedAt:  now,
+	}
+	if !spec.AllUsers {
+		u, err := store.GetUserByUsername(ctx, spec.Username)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, specNotFound{kind: "user", id: spec.Username}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("load user %q: %w", spec.Username, err)
+		}
+		a.Subject = u.Subject
+	}
+	if a.ID, err = newAgreementID(); err != nil {
+		return nil, err
+	}
+	if err := store.CreateAgreement(ctx, a); err != nil {
+		return nil, fmt.Errorf("store agreement with client %q: %w", a.ClientID, err)
+	}
+	return a, nil
+}
+
+// RevokeAgreement ends the agreement id at now. Revoking it again keeps the
+// first revocation time. An unknown id yields `agreement "X" not found`,
+// matching storage.ErrNotFound.
+func RevokeAgreement(ctx context.Context, store storage.Store, id string, now time.Time) error {
+	err := store.RevokeAgreement(ctx, id, now)
+	if errors.Is(err, storage.ErrNotFound) {
+		return plainNotFound{kind: "agreement", id: id}
+	}
+	if err != nil {
+		return fmt.Errorf("revoke agreement %q: %w", id, err)
+	}
+	return nil
+}
+
+// AgreementActive reports whether a is in force at now: not revoked,
+// started, and not ended.
+func AgreementActive(a storage.Agreement, now time.Time) bool {
+	return a.RevokedAt == nil && !a.StartsAt.After(now) && (a.ExpiresAt == nil || a.ExpiresAt.After(now))
+}
+
+// RevokeConsents revokes every unrevoked grant the user gave the client,
+// and every token issued under them, and returns how many grants it
+// revoked. An unknown user or client yields `user "X" not found` or
+// `client "X" not found`, matching storage.ErrNotFound.
+//
+// Standing agreements are not touched: an active agreement still lets the
+// client obtain a new grant without a consent screen until it is revoked.
+func RevokeConsents(ctx context.Context, store storage.Store, username, clientID string, now time.Time) (int, error) {
+	u, err := store.GetUserByUsername(ctx, username)
+	if errors.Is(err, storage.ErrNotFound) {
+		return 0, plainNotFound{kind: "user", id: username}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("load user %q: %w", username, err)
+	}
+	if _, err := store.GetStoredClient(ctx, clientID); errors.Is(err, storage.ErrNotFound) {
+		return 0, plainNotFound{kind: "client", id: clientID}
+	} else if err != nil {
+		return 0, fmt.Errorf("load client %q: %w", clientID, err)
+	}
+	n, err := store.RevokeGrants(ctx, u.Subject, clientID, now)
+	if err != nil {
+		return 0, fmt.Errorf("revoke grants of user %q to client %q: %w", username, clientID, err)
+	}
+	return n, nil
+}
+
+// plainNotFound keeps storage.ErrNotFound visible to errors.Is while showing
+// only a plain sentence.
+type plainNotFound struct{ kind, id string }
+
+func (e plainNotFound) Error() string        { return fmt.Sprintf("%s %q not found", e.kind, e.id) }
+func (e plainNotFound) Is(target error) bool { return target == storage.ErrNotFound }
+
+// specNotFound is a refused spec that names something that does not exist:
+// it matches both ErrInvalidSpec and storage.ErrNotFound.
+type specNotFound struct{ kind, id string }
+
+func (e specNotFound) Error() string { return fmt.Sprintf("%s %q not found", e.kind, e.id) }
+func (e specNotFound) Is(target error) bool {
+	return target == ErrInvalidSpec || target == storage.ErrNotFound
+}
+
+// checkAgreementText refuses control characters and overly long text in a
+// value that is shown in listings; surrounding spaces do not count.
+func checkAgreementText(what, value string, limit int) error {
+	v := strings.TrimSpace(value)
+	switch {
+	case !utf8.ValidString(v):
+		return invalidf("%s must be valid UTF-8", what)
+	case utf8.RuneCountInString(v) > limit:
+		return invalidf("%s must have at most %d characters", what, limit)
+	}
+	for _, r := range v {
+		if !unicode.IsPrint(r) {
+			return invalidf("%s %q contains a control character", what, v)
+		}
+	}
+	return nil
+}
+
+func newAgreementID() (string, error) {
+	b := make([]byte, agreementIDBytes)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate agreement id: %w", err)
+	}
+	return AgreementIDPrefix + base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func agreementTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -1,0 +1,348 @@
+package provider_test
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/consentry/consentry/provider"
+	"github.com/consentry/consentry/storage"
+)
+
+// agreementFixture is a store with two clients and two users.
+type agreementFixture struct {
+	st           *storage.GormStore
+	alice, bob   *storage.User
+	app, website *storage.Client
+}
+
+func newAgreementFixture(t *testing.T) agreementFixture {
+	t.Helper()
+	ctx := context.Background()
+	st := newAdminStore(t)
+	f := agreementFixture{st: st}
+	var err error
+	f.app, _, err = provider.RegisterClient(ctx, st, adminHasher, provider.ClientSpec{
+		ID: "com.example.app", Public: true, RedirectURIs: []string{"com.example.app:/cb"},
+		Scopes: []string{"openid profile offline_access"}, GrantTypes: []string{"authorization_code", "refresh_token"},
+	}, adminNow)
+	if err != nil {
+		t.Fatalf("register app: %v", err)
+	}
+	f.website, _, err = provider.RegisterClient(ctx, st, adminHasher, provider.ClientSpec{
+		ID: "website", RedirectURIs: []string{"https://www.example.com/cb"}, Scopes: []string{"openid email"},
+	}, adminNow)
+	if err != nil {
+		t.Fatalf("register website: %v", err)
+	}
+	for _, u := range []struct {
+		name string
+		dst  **storage.User
+	}{{"alice", &f.alice}, {"bob", &f.bob}} {
+		*u.dst, err = provider.CreateUser(ctx, st, provider.UserSpec{Username: u.name, Password: "correct horse"}, 4, adminNow)
+		if err != nil {
+			t.Fatalf("create user %s: %v", u.name, err)
+		}
+	}
+	return f
+}
+
+func timePtr(t time.Time) *time.Time { return &t }
+
+var agreementIDPattern = regexp.MustCompile(`^agr_[A-Za-z0-9_-]{22}$`)
+
+func TestRecordAgreement(t *testing.T) {
+	const app = "com.example.app"
+	base := provider.AgreementSpec{
+		ClientID: app, AllUsers: true, Scopes: []string{"openid offline_access"},
+		Reference: "POL-2026-7", RecordedBy: "ops",
+	}
+	with := func(fn func(s *provider.AgreementSpec)) provider.AgreementSpec {
+		s := base
+		s.Scopes = append([]string(nil), base.Scopes...)
+		fn(&s)
+		return s
+	}
+	later := adminNow.Add(24 * time.Hour)
+	earlier := adminNow.Add(-24 * time.Hour)
+
+	tests := []struct {
+		name     string
+		spec     provider.AgreementSpec
+		wantErr  string // substring; "" means success
+		notFound bool   // the refusal also matches storage.ErrNotFound
+		check    func(t *testing.T, f agreementFixture, a *storage.Agreement)
+	}{
+		{
+			name: "all users, defaults",
+			spec: base,
+			check: func(t *testing.T, f agreementFixture, a *storage.Agreement) {
+				if !agreementIDPattern.MatchString(a.ID) {
+					t.Errorf("id %q; want agr_ and 22 base64url characters", a.ID)
+				}
+				if !a.AllUsers || a.Subject != "" {
+					t.Errorf("all users = %t, subject %q; want an agreement with all users", a.AllUsers, a.Subject)
+				}
+				adminEq(t, "client", a.ClientID, app)
+				adminEqs(t, "scopes", a.Scopes, []string{"openid", "offline_access"})
+				adminEq(t, "reference", a.Reference, "POL-2026-7")
+				adminEq(t, "recorded by", a.RecordedBy, "ops")
+				if !a.StartsAt.Equal(adminNow) || !a.CreatedAt.Equal(adminNow) {
+					t.Errorf("starts %v, created %v; want both now", a.StartsAt, a.CreatedAt)
+				}
+				if a.ExpiresAt != nil || a.RevokedAt != nil {
+					t.Errorf("expires %v, revoked %v; want neither", a.ExpiresAt, a.RevokedAt)
+				}
+				stored, err := f.st.GetAgreement(context.Background(), a.ID)
+				if err != nil {
+					t.Fatalf("load stored agreement: %v", err)
+				}
+				if stored.ClientID != app || !stored.AllUsers || strings.Join(stored.Scopes, " ") != "openid offline_access" ||
+					stored.Reference != "POL-2026-7" || stored.RecordedBy != "ops" || !stored.StartsAt.Equal(adminNow) {
+					t.Errorf("stored %+v", stored)
+				}
+			},
+		},
+		{
+			name: "one user, stored by subject",
+			spec: with(func(s *provider.AgreementSpec) { s.AllUsers, s.Username = false, "alice" }),
+			check: func(t *testing.T, f agreementFixture, a *storage.Agreement) {
+				adminEq(t, "subject", a.Subject, f.alice.Subject)
+				if a.AllUsers {
+					t.Error("agreement with one user is marked all users")
+				}
+			},
+		},
+		{
+			name: "scopes split on spaces across values, surrounding spaces trimmed",
+			spec: with(func(s *provider.AgreementSpec) {
+				s.Scopes = []string{"openid  profile", "offline_access"}
+				s.Reference, s.RecordedBy = "  MSA-114 ", " Jo Admin "
+			}),
+			check: func(t *testing.T, _ agreementFixture, a *storage.Agreement) {
+				adminEqs(t, "scopes", a.Scopes, []string{"openid", "profile", "offline_access"})
+				adminEq(t, "reference", a.Reference, "MSA-114")
+				adminEq(t, "recorded by", a.RecordedBy, "Jo Admin")
+			},
+		},
+		{
+			name: "start and end given",
+			spec: with(func(s *provider.AgreementSpec) { s.StartsAt, s.ExpiresAt = later, timePtr(later.Add(time.Hour)) }),
+			check: func(t *testing.T, _ agreementFixture, a *storage.Agreement) {
+				if !a.StartsAt.Equal(later) || a.ExpiresAt == nil || !a.ExpiresAt.Equal(later.Add(time.Hour)) {
+					t.Errorf("starts %v, expires %v", a.StartsAt, a.ExpiresAt)
+				}
+			},
+		},
+		{name: "start in the past", spec: with(func(s *provider.AgreementSpec) { s.StartsAt, s.ExpiresAt = earlier, timePtr(later) })},
+		{name: "reference of 256 characters", spec: with(func(s *provider.AgreementSpec) { s.Reference = strings.Repeat("é", 256) })},
+
+		{name: "client id required", spec: with(func(s *provider.AgreementSpec) { s.ClientID = "" }), wantErr: "client id is required"},
+		{name: "unknown client", spec: with(func(s *provider.AgreementSpec) { s.ClientID = "nope" }), wantErr: `client "nope" not found`, notFound: true},
+		{name: "user and all users", spec: with(func(s *provider.AgreementSpec) { s.Username = "alice" }), wantErr: "not both"},
+		{name: "neither user nor all users", spec: with(func(s *provider.AgreementSpec) { s.AllUsers = false }), wantErr: "an agreement needs a user"},
+		{name: "unknown user", spec: with(func(s *provider.AgreementSpec) { s.AllUsers, s.Username = false, "carol" }), wantErr: `user "carol" not found`, notFound: true},
+		{name: "scopes required", spec: with(func(s *provider.AgreementSpec) { s.Scopes = nil }), wantErr: "scopes are required"},
+		{name: "blank scopes", spec: with(func(s *provider.AgreementSpec) { s.Scopes = []string{"  "} }), wantErr: "scopes are required"},
+		{name: "scope twice", spec: with(func(s *provider.AgreementSpec) { s.Scopes = []string{"openid offline_access", "openid"} }), wantErr: `scope "openid" is listed twice`},
+		{name: "scope with quote", spec: with(func(s *provider.AgreementSpec) { s.Scopes = []string{`open"id`} }), wantErr: "not allowed in a scope"},
+		{
+			name:    "scope not registered for the client",
+			spec:    with(func(s *provider.AgreementSpec) { s.Scopes = []string{"openid email offline_access"} }),
+			wantErr: `scope "email" is not registered for client "com.example.app"`,
+		},
+		{
+			name:    "offline_access for a client without it",
+			spec:    with(func(s *provider.AgreementSpec) { s.ClientID = "website" }),
+			wantErr: `scope "offline_access" is not registered for client "website"`,
+		},
+		{name: "reference required", spec: with(func(s *provider.AgreementSpec) { s.Reference = "" }), wantErr: "a reference is required"},
+		{name: "blank reference", spec: with(func(s *provider.AgreementSpec) { s.Reference = " \t " }), wantErr: "a reference is required"},
+		{name: "reference too long", spec: with(func(s *provider.AgreementSpec) { s.Reference = strings.Repeat("r", 257) }), wantErr: "at most 256 characters"},
+		{name: "reference with control character", spec: with(func(s *provider.AgreementSpec) { s.Reference = "POL\n7" }), wantErr: "control character"},
+		{name: "reference not UTF-8", spec: with(func(s *provider.AgreementSpec) { s.Reference = "POL\xff" }), wantErr: "valid UTF-8"},
+		{name: "recorder required", spec: with(func(s *provider.AgreementSpec) { s.RecordedBy = "" }), wantErr: "who records the agreement is required"},
+		{name: "recorder with control character", spec: with(func(s *provider.AgreementSpec) { s.RecordedBy = "ops\x1b[31m" }), wantErr: "control character"},
+		{name: "end in the past", spec: with(func(s *provider.AgreementSpec) { s.StartsAt, s.ExpiresAt = earlier.Add(-time.Hour), timePtr(earlier) }), wantErr: "is not in the future"},
+		{name: "end now", spec: with(func(s *provider.AgreementSpec) { s.StartsAt, s.ExpiresAt = earlier, timePtr(adminNow) }), wantErr: "is not in the future"},
+		{name: "end in the past, start by default", spec: with(func(s *provider.AgreementSpec) { s.ExpiresAt = timePtr(earlier) }), wantErr: "is not in the future"},
+		{name: "end before start", spec: with(func(s *provider.AgreementSpec) { s.StartsAt, s.ExpiresAt = later.Add(time.Hour), timePtr(later) }), wantErr: "must be after its start"},
+		{name: "end at start", spec: with(func(s *provider.AgreementSpec) { s.StartsAt, s.ExpiresAt = later, timePtr(later) }), wantErr: "must be after its start"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			f := newAgreementFixture(t)
+			a, err := provider.RecordAgreement(ctx, f.st, tt.spec, adminNow)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("RecordAgreement: %v", err)
+				}
+				if tt.check != nil {
+					tt.check(t, f, a)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("recorded %+v; want refusal %q", a, tt.wantErr)
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("error %q; want it to contain %q", err, tt.wantErr)
+			}
+			if !errors.Is(err, provider.ErrInvalidSpec) {
+				t.Errorf("error %q does not match ErrInvalidSpec", err)
+			}
+			if got := errors.Is(err, storage.ErrNotFound); got != tt.notFound {
+				t.Errorf("errors.Is(err, storage.ErrNotFound) = %t; want %t", got, tt.notFound)
+			}
+			// Validate checks every rule that needs no storage, with the same message.
+			needsStore := tt.notFound || strings.Contains(tt.wantErr, "is not registered")
+			switch verr := tt.spec.Validate(adminNow); {
+			case needsStore && verr != nil:
+				t.Errorf("Validate = %v; want nil, the rule needs storage", verr)
+			case !needsStore && (verr == nil || verr.Error() != err.Error()):
+				t.Errorf("Validate = %v; want %q as RecordAgreement", verr, err)
+			}
+			all, err := f.st.ListAgreements(ctx, storage.AgreementFilter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(all) != 0 {
+				t.Errorf("a refused agreement was stored: %+v", all)
+			}
+		})
+	}
+}
+
+func TestRecordAgreementIDsAreUnique(t *testing.T) {
+	ctx := context.Background()
+	f := newAgreementFixture(t)
+	seen := map[string]bool{}
+	for i := 0; i < 20; i++ {
+		a, err := provider.RecordAgreement(ctx, f.st, provider.AgreementSpec{
+			ClientID: "website", Username: "bob", Scopes: []string{"openid"}, Reference: "R", RecordedBy: "ops",
+		}, adminNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[a.ID] || !agreementIDPattern.MatchString(a.ID) {
+			t.Fatalf("id %q repeated or malformed", a.ID)
+		}
+		seen[a.ID] = true
+	}
+}
+
+func TestRevokeAgreement(t *testing.T) {
+	ctx := context.Background()
+	f := newAgreementFixture(t)
+	a, err := provider.RecordAgreement(ctx, f.st, provider.AgreementSpec{
+		ClientID: "com.example.app", AllUsers: true, Scopes: []string{"openid offline_access"}, Reference: "POL-7", RecordedBy: "ops",
+	}, adminNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := adminNow.Add(time.Hour)
+	if err := provider.RevokeAgreement(ctx, f.st, a.ID, first); err != nil {
+		t.Fatalf("revoke: %v", err)
+	}
+	if err := provider.RevokeAgreement(ctx, f.st, a.ID, first.Add(time.Hour)); err != nil {
+		t.Fatalf("revoke again: %v", err)
+	}
+	stored, err := f.st.GetAgreement(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.RevokedAt == nil || !stored.RevokedAt.Equal(first) {
+		t.Errorf("revoked at %v; want the first revocation, %v", stored.RevokedAt, first)
+	}
+	if provider.AgreementActive(*stored, first.Add(time.Minute)) {
+		t.Error("revoked agreement is still active")
+	}
+
+	err = provider.RevokeAgreement(ctx, f.st, "agr_nope", adminNow)
+	if err == nil || err.Error() != `agreement "agr_nope" not found` || !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("unknown id: error %v; want `agreement \"agr_nope\" not found` matching storage.ErrNotFound", err)
+	}
+}
+
+func TestAgreementActive(t *testing.T) {
+	now := adminNow
+	before, after := now.Add(-time.Second), now.Add(time.Second)
+	tests := []struct {
+		name string
+		a    storage.Agreement
+		want bool
+	}{
+		{name: "started, no end", a: storage.Agreement{StartsAt: before}, want: true},
+		{name: "starts exactly now", a: storage.Agreement{StartsAt: now}, want: true},
+		{name: "not yet started", a: storage.Agreement{StartsAt: after}, want: false},
+		{name: "ends later", a: storage.Agreement{StartsAt: before, ExpiresAt: &after}, want: true},
+		{name: "ends exactly now", a: storage.Agreement{StartsAt: before, ExpiresAt: &now}, want: false},
+		{name: "ended", a: storage.Agreement{StartsAt: before.Add(-time.Hour), ExpiresAt: &before}, want: false},
+		{name: "revoked", a: storage.Agreement{StartsAt: before, RevokedAt: &before}, want: false},
+		{name: "revoked in the future still counts", a: storage.Agreement{StartsAt: before, RevokedAt: &after}, want: false},
+		{name: "revoked and ended", a: storage.Agreement{StartsAt: before, ExpiresAt: &before, RevokedAt: &before}, want: false},
+		{name: "not yet started and revoked", a: storage.Agreement{StartsAt: after, RevokedAt: &before}, want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := provider.AgreementActive(tt.a, now); got != tt.want {
+				t.Errorf("AgreementActive = %t; want %t", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRevokeConsents(t *testing.T) {
+	ctx := context.Background()
+	f := newAgreementFixture(t)
+	grant := func(id string, u *storage.User, clientID string) {
+		t.Helper()
+		err := f.st.CreateGrant(ctx, &storage.Grant{
+			ID: id, Subject: u.Subject, ClientID: clientID, RequestID: "req-" + id,
+			Scopes: []string{"openid"}, Basis: storage.BasisConsent, CreatedAt: adminNow,
+		})
+		if err != nil {
+			t.Fatalf("create grant %s: %v", id, err)
+		}
+	}
+	grant("g1", f.alice, "website")
+	grant("g2", f.alice, "website")
+	grant("g3", f.alice, "com.example.app")
+	grant("g4", f.bob, "website")
+
+	at := adminNow.Add(time.Hour)
+	n, err := provider.RevokeConsents(ctx, f.st, "alice", "website", at)
+	if err != nil || n != 2 {
+		t.Fatalf("RevokeConsents = %d, %v; want 2", n, err)
+	}
+	all, err := f.st.ListGrants(ctx, storage.GrantFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range all {
+		revoked := g.ID == "g1" || g.ID == "g2"
+		if (g.RevokedAt != nil) != revoked {
+			t.Errorf("grant %s revoked at %v; want revoked %t", g.ID, g.RevokedAt, revoked)
+		}
+		if revoked && g.RevokedAt != nil && !g.RevokedAt.Equal(at) {
+			t.Errorf("grant %s revoked at %v; want %v", g.ID, g.RevokedAt, at)
+		}
+	}
+	if n, err := provider.RevokeConsents(ctx, f.st, "alice", "website", at.Add(time.Hour)); err != nil || n != 0 {
+		t.Errorf("second RevokeConsents = %d, %v; want 0", n, err)
+	}
+
+	for _, tt := range []struct{ user, client, want string }{
+		{"carol", "website", `user "carol" not found`},
+		{"alice", "nope", `client "nope" not found`},
+	} {
+		_, err := provider.RevokeConsents(ctx, f.st, tt.user, tt.client, at)
+		if err == nil || err.Error() != tt.want || !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("RevokeConsents(%q, %q): error %v; want %q matching storage.ErrNotFound", tt.user, tt.client, err, tt.want)
+		}
+	}
+}

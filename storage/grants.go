@@ -1,0 +1,157 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// maxRefreshRevokePasses bounds RevokeGrants' repeats of the refresh token
+// update (see revokeGrantTokens); more than a couple means something keeps
+// issuing tokens under a revoked grant.
+const maxRefreshRevokePasses = 5
+
+// CreateGrant stores a grant; ErrAlreadyExists when the id or the request id
+// is taken. A zero CreatedAt is set to now.
+func (s *GormStore) CreateGrant(ctx context.Context, g *Grant) error {
+	if g == nil || g.ID == "" || g.Subject == "" || g.ClientID == "" || g.RequestID == "" {
+		return errors.New("create grant: id, subject, client id and request id are required")
+	}
+	switch g.Basis {
+	case BasisConsent, BasisRemembered, BasisAgreement:
+	default:
+		return fmt.Errorf("create grant %q: unknown basis %q", g.ID, g.Basis)
+	}
+	row := toGrantRow(g)
+	if row.CreatedAt.IsZero() {
+		row.CreatedAt = s.now().UTC()
+	}
+	err := s.transaction(ctx, func(tx *gorm.DB) error { return tx.Create(&row).Error })
+	if err != nil {
+		return fmt.Errorf("create grant %q: %w", g.ID, dbErr(err))
+	}
+	return nil
+}
+
+// GetGrantByRequestID returns the grant of the fosite request id;
+// ErrNotFound when there is none.
+func (s *GormStore) GetGrantByRequestID(ctx context.Context, requestID string) (*Grant, error) {
+	var row grantRow
+	if err := s.db(ctx).Where("request_id = ?", requestID).Take(&row).Error; err != nil {
+		return nil, fmt.Errorf("load grant by request id: %w", dbErr(err))
+	}
+	g, err := row.toGrant()
+	if err != nil {
+		return nil, fmt.Errorf("load grant by request id: %w", err)
+	}
+	return g, nil
+}
+
+// ListGrants returns the grants matching f, newest first (ties by id, so the
+// order is stable).
+func (s *GormStore) ListGrants(ctx context.Context, f GrantFilter) ([]Grant, error) {
+	q := s.db(ctx).Model(&grantRow{})
+	if f.Subject != "" {
+		q = q.Where("subject = ?", f.Subject)
+	}
+	if f.ClientID != "" {
+		q = q.Where("client_id = ?", f.ClientID)
+	}
+	if f.UnrevokedOnly {
+		q = q.Where("revoked_at IS NULL")
+	}
+	var rows []grantRow
+	if err := q.Order("created_at DESC, id DESC").Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("list grants: %w", dbErr(err))
+	}
+	out := make([]Grant, 0, len(rows))
+	for i := range rows {
+		g, err := rows[i].toGrant()
+		if err != nil {
+			return nil, fmt.Errorf("list grants: %w", err)
+		}
+		out = append(out, *g)
+	}
+	return out, nil
+}
+
+// RevokeGrants marks the unrevoked grants of subject to clientID revoked at
+// at (now when zero) and, in the same transaction, revokes the tokens issued
+// under their request ids: authorize codes are invalidated, refresh tokens
+// made inactive, access tokens, PKCE and OpenID Connect sessions deleted. It
+// returns how many grants it revoked; 0 when there were none.
+func (s *GormStore) RevokeGrants(ctx context.Context, subject, clientID string, at time.Time) (int, error) {
+	if at.IsZero() {
+		at = s.now()
+	}
+	at = at.UTC()
+	var revoked int64
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		// Grants first: their rows stay locked until commit, so a concurrent
+		// RevokeGrants waits and then finds nothing left to revoke.
+		res := tx.Model(&grantRow{}).
+			Where("subject = ? AND client_id = ? AND revoked_at IS NULL", subject, clientID).
+			Update("revoked_at", at)
+		if res.Error != nil {
+			return dbErr(res.Error)
+		}
+		revoked = res.RowsAffected
+		if revoked == 0 {
+			return nil
+		}
+		// Exactly the grants just revoked: both sides of the comparison are
+		// the same bound value, stored and compared alike by each database.
+		requestIDs := func() *gorm.DB {
+			return tx.Session(&gorm.Session{NewDB: true}).Model(&grantRow{}).Select("request_id").
+				Where("subject = ? AND client_id = ? AND revoked_at = ?", subject, clientID, at)
+		}
+		return revokeGrantTokens(tx, requestIDs)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("revoke grants of %q to client %q: %w", subject, clientID, err)
+	}
+	return int(revoked), nil
+}
+
+// revokeGrantTokens revokes every token whose request id requestIDs selects,
+// one statement per table. The order matters on PostgreSQL, where each
+// statement of a READ COMMITTED transaction sees what committed before it
+// started: codes come first, so that a concurrent code exchange either fails
+// (the code is already invalid) or has committed its tokens before the
+// statements below look for them; refresh tokens before access tokens, for
+// the same reason with refresh token rotation.
+func revokeGrantTokens(tx *gorm.DB, requestIDs func() *gorm.DB) error {
+	if err := tx.Table(tableAuthorizeCodes).Where("request_id IN (?) AND active = ?", requestIDs(), true).
+		Update("active", false).Error; err != nil {
+		return fmt.Errorf("invalidate authorize codes: %w", dbErr(err))
+	}
+	// An UPDATE that waits for a rotation holding a refresh token's row lock
+	// cannot see the new refresh token that rotation commits: its snapshot
+	// predates it. Repeat until a fresh count finds no active token left.
+	for pass := 1; ; pass++ {
+		if err := tx.Table(tableRefreshTokens).Where("request_id IN (?) AND active = ?", requestIDs(), true).
+			Update("active", false).Error; err != nil {
+			return fmt.Errorf("deactivate refresh tokens: %w", dbErr(err))
+		}
+		var left int64
+		if err := tx.Table(tableRefreshTokens).Where("request_id IN (?) AND active = ?", requestIDs(), true).
+			Count(&left).Error; err != nil {
+			return fmt.Errorf("count active refresh tokens: %w", dbErr(err))
+		}
+		if left == 0 {
+			break
+		}
+		if pass == maxRefreshRevokePasses {
+			return fmt.Errorf("deactivate refresh tokens: %d still active after %d passes", left, pass)
+		}
+	}
+	for _, k := range []tokenKind{kindAccessToken, kindPKCE, kindOIDC} {
+		if err := tx.Table(k.table()).Where("request_id IN (?)", requestIDs()).Delete(&tokenFields{}).Error; err != nil {
+			return fmt.Errorf("delete %ss: %w", k, dbErr(err))
+		}
+	}
+	return nil
+}
