@@ -165,7 +165,7 @@ func (h *Authorize) finish(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 		h.serverError(w, r, "grant id", err)
 		return
 	}
-	err = h.Provider.Store.CreateGrant(ctx, &storage.Grant{
+	err = h.Provider.RecordGrant(ctx, &storage.Grant{
 		ID:             "grt_" + grantID,
 		Subject:        user.Subject,
 		ClientID:       ar.GetClient().GetID(),
@@ -303,14 +303,19 @@ func (h *Authorize) authorizeError(w http.ResponseWriter, r *http.Request, ar fo
 
 // currentUser returns the signed-in, enabled user of this browser, if any.
 func (h *Authorize) currentUser(r *http.Request) (*storage.User, *browserSession) {
-	sess := h.Sessions.Get(r)
+	return signedIn(r, h.Sessions, h.Provider.Store, h.Logger)
+}
+
+// signedIn returns the signed-in, enabled user of r, if any.
+func signedIn(r *http.Request, sessions *Sessions, users storage.Users, logger *slog.Logger) (*storage.User, *browserSession) {
+	sess := sessions.Get(r)
 	if sess == nil {
 		return nil, nil
 	}
-	user, err := h.Provider.Store.GetUser(r.Context(), sess.Subject)
+	user, err := users.GetUser(r.Context(), sess.Subject)
 	if err != nil {
 		if !errors.Is(err, storage.ErrNotFound) {
-			h.Logger.ErrorContext(r.Context(), "load session user", "err", err)
+			logger.ErrorContext(r.Context(), "load session user", "err", err)
 		}
 		return nil, nil
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/consentry/consentry/provider"
 )
 
-func withDemo(c *provider.Config) { c.Demo = true }
+func withDemo(s *envSettings) { s.Config.Demo = true }
 
 // TestDemoPageCompletesTheFlow follows what a newcomer does after `make
 // run`: open /demo, sign in, consent, and read the result page.

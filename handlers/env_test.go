@@ -35,7 +35,14 @@ type env struct {
 	User     *storage.User
 }
 
-type envOption func(*provider.Config)
+// envSettings are what an envOption may change before the provider starts.
+type envSettings struct {
+	Config provider.Config
+	// Now is the provider's clock; nil is time.Now.
+	Now func() time.Time
+}
+
+type envOption func(*envSettings)
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
@@ -51,13 +58,14 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		t.Fatalf("migrate: %v", err)
 	}
 	srv := httptest.NewUnstartedServer(nil)
-	cfg := provider.DefaultConfig()
-	cfg.Issuer = "http://" + srv.Listener.Addr().String()
-	cfg.DSN = dsn
+	settings := envSettings{Config: provider.DefaultConfig()}
+	settings.Config.Issuer = "http://" + srv.Listener.Addr().String()
+	settings.Config.DSN = dsn
 	for _, o := range opts {
-		o(&cfg)
+		o(&settings)
 	}
-	p, err := provider.New(ctx, cfg, store, logger, nil)
+	cfg := settings.Config
+	p, err := provider.New(ctx, cfg, store, logger, settings.Now)
 	if err != nil {
 		t.Fatalf("provider: %v", err)
 	}

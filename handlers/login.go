@@ -17,15 +17,18 @@ const (
 
 // loginView is the data of login.html.
 type loginView struct {
-	CSRF       string
-	RequestID  string
+	CSRF      string
+	RequestID string
+	// Next is a provider page to return to after a login without a pending
+	// request; only known pages are accepted, so it cannot redirect away.
+	Next       string
 	ClientName string
 	Username   string
 	Error      string
 }
 
 func (h *Authorize) loginPage(w http.ResponseWriter, r *http.Request) {
-	view := loginView{RequestID: r.URL.Query().Get("request")}
+	view := loginView{RequestID: r.URL.Query().Get("request"), Next: safeNext(r.URL.Query().Get("next"))}
 	if view.RequestID != "" {
 		_, ar, ok := h.loadPending(w, r, view.RequestID)
 		if !ok {
@@ -61,7 +64,7 @@ func (h *Authorize) login(w http.ResponseWriter, r *http.Request) {
 		h.Pages.Error(w, r, http.StatusForbidden, errorForbidden)
 		return
 	}
-	view := loginView{RequestID: requestID, Username: r.PostFormValue("username")}
+	view := loginView{RequestID: requestID, Username: r.PostFormValue("username"), Next: safeNext(r.PostFormValue("next"))}
 	if requestID != "" {
 		_, ar, ok := h.loadPending(w, r, requestID)
 		if !ok {
@@ -93,7 +96,7 @@ func (h *Authorize) login(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Logger.InfoContext(ctx, "login succeeded", "sub", user.Subject)
 	if requestID == "" {
-		http.Redirect(w, r, "/", http.StatusSeeOther)
+		http.Redirect(w, r, view.Next, http.StatusSeeOther)
 		return
 	}
 	err = h.Provider.Store.UpdateAuthRequest(ctx, requestID, func(p *storage.AuthRequest) error {
@@ -185,4 +188,13 @@ func (h *Authorize) index(w http.ResponseWriter, r *http.Request) {
 		view.Username = user.Username
 	}
 	h.Pages.Render(w, r, http.StatusOK, "index.html", view)
+}
+
+// safeNext returns next when it is a page of this provider a login may
+// return to, and "/" otherwise.
+func safeNext(next string) string {
+	if next == PathConnectedApps {
+		return next
+	}
+	return "/"
 }

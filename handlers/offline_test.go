@@ -114,7 +114,7 @@ func (e *env) agreement(spec provider.AgreementSpec) *storage.Agreement {
 }
 
 func withOfflinePolicy(policy string) envOption {
-	return func(c *provider.Config) { c.OfflineAccess.WithoutPromptConsent = policy }
+	return func(s *envSettings) { s.Config.OfflineAccess.WithoutPromptConsent = policy }
 }
 
 func TestOfflineAccessWithoutPromptConsentFollowsThePolicy(t *testing.T) {
@@ -211,7 +211,7 @@ func TestStandingAgreements(t *testing.T) {
 		if err != nil {
 			t.Fatalf("no working refresh token under the agreement: %v", err)
 		}
-		if err := provider.RevokeAgreement(context.Background(), e.Provider.Store, a.ID, time.Now()); err != nil {
+		if err := provider.RevokeAgreement(context.Background(), e.Provider.Store, a.ID, "admin", time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		_, err = app.refresh(tok)
@@ -223,7 +223,7 @@ func TestStandingAgreements(t *testing.T) {
 	t.Run("revoked agreement no longer covers", func(t *testing.T) {
 		app := e.offlineApp("revoked")
 		a := e.agreement(provider.AgreementSpec{ClientID: "revoked", AllUsers: true, Scopes: []string{"openid", "profile", "offline_access"}})
-		if err := provider.RevokeAgreement(context.Background(), e.Provider.Store, a.ID, time.Now()); err != nil {
+		if err := provider.RevokeAgreement(context.Background(), e.Provider.Store, a.ID, "admin", time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		if p := e.signedInBrowser("alice").get(app.request("").url); p.Location != nil {
@@ -311,7 +311,7 @@ func TestRememberedConsent(t *testing.T) {
 	}
 
 	// Revoking the consent ends the refresh token at once and the memory.
-	n, err := provider.RevokeConsents(context.Background(), e.Provider.Store, "alice", "cal", time.Now())
+	n, err := provider.RevokeConsents(context.Background(), e.Provider.Store, "alice", "cal", "admin", time.Now())
 	if err != nil || n != 2 {
 		t.Fatalf("revoke consents: %d %v", n, err)
 	}

@@ -51,13 +51,6 @@ func (h *Protocol) token(w http.ResponseWriter, r *http.Request) {
 		oauth.WriteAccessError(ctx, w, ar, err)
 		return
 	}
-	if ar.GetGrantTypes().ExactOne("refresh_token") {
-		if err := h.Provider.CheckRefresh(ctx, ar); err != nil {
-			h.logOAuthError(r, "refresh refused", err)
-			oauth.WriteAccessError(ctx, w, ar, err)
-			return
-		}
-	}
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
 		// A client acting for itself: its own id is the subject, and it gets
 		// the registered scopes it asked for. openid and offline_access
@@ -99,6 +92,13 @@ func (h *Protocol) introspect(w http.ResponseWriter, r *http.Request) {
 		h.logOAuthError(r, "introspection refused", err)
 		h.Provider.OAuth2.WriteIntrospectionError(ctx, w, err)
 		return
+	}
+	if ir.IsActive() && ir.GetTokenUse() == fosite.RefreshToken {
+		// fosite reports the access token's expiry as exp; for a refresh
+		// token RFC 7662 means the refresh token's own. The session is this
+		// request's copy.
+		s := ir.GetAccessRequester().GetSession()
+		s.SetExpiresAt(fosite.AccessToken, s.GetExpiresAt(fosite.RefreshToken))
 	}
 	h.Provider.OAuth2.WriteIntrospectionResponse(ctx, w, ir)
 }

@@ -56,6 +56,9 @@ const (
 	// generated ones are 43 characters (256 bits).
 	minClientSecretLength = 32
 	generatedSecretBytes  = 32
+	// MinOfflineLifetime is the shortest per-client offline-token lifetime:
+	// anything shorter would end offline access before a client could use it.
+	MinOfflineLifetime = time.Minute
 )
 
 // ClientSpec describes a client to register. Empty fields take the defaults
@@ -68,6 +71,11 @@ type ClientSpec struct {
 
 	TokenEndpointAuthMethod, IDTokenSignedResponseAlg string
 	LogoURI, ClientURI, PolicyURI, TosURI             string
+
+	// OfflineIdleLifetime and OfflineAbsoluteLifetime override the
+	// deployment's offline-token lifetimes for this client; 0 keeps the
+	// deployment's. They are only accepted for a client with offline_access.
+	OfflineIdleLifetime, OfflineAbsoluteLifetime time.Duration
 }
 
 // RegisterClient checks spec against Consentry's registration rules and
@@ -77,7 +85,13 @@ type ClientSpec struct {
 // Defaults: name = id; grant types [authorization_code]; response types
 // [code] when the authorization_code grant is registered; scopes "openid";
 // ID token algorithm RS256; token endpoint auth method "none" for public and
-// "client_secret_basic" for confidential clients.
+// "client_secret_basic" for confidential clients; offline lifetimes 0 (the
+// deployment's).
+//
+// Offline lifetimes, when set (non-zero), must be at least
+// MinOfflineLifetime, the idle one no longer than the absolute one when both
+// are set, and are refused for a client without the offline_access scope,
+// where they would mean nothing.
 //
 // A refused spec yields an error matching ErrInvalidSpec; a taken id yields
 // `client "X" already exists`, matching storage.ErrAlreadyExists.
@@ -192,6 +206,9 @@ func buildClient(spec ClientSpec) (*storage.Client, error) {
 			return nil, invalidf("response type %q requires scope openid", rt)
 		}
 	}
+	if err := checkOfflineLifetimes(spec.OfflineIdleLifetime, spec.OfflineAbsoluteLifetime, slices.Contains(scopes, "offline_access")); err != nil {
+		return nil, err
+	}
 
 	redirects, err := checkRedirectURIs(spec.RedirectURIs, spec.Public)
 	if err != nil {
@@ -241,7 +258,44 @@ func buildClient(spec ClientSpec) (*storage.Client, error) {
 	c.IDTokenSignedResponseAlg = alg
 	c.TokenEndpointAuthMethod = method
 	c.LogoURI, c.ClientURI, c.PolicyURI, c.TosURI = spec.LogoURI, spec.ClientURI, spec.PolicyURI, spec.TosURI
+	c.OfflineIdleLifetime, c.OfflineAbsoluteLifetime = spec.OfflineIdleLifetime, spec.OfflineAbsoluteLifetime
 	return c, nil
+}
+
+// checkOfflineLifetimes applies the rules for per-client offline-token
+// lifetimes; 0 means the deployment's and is always accepted.
+func checkOfflineLifetimes(idle, absolute time.Duration, offline bool) error {
+	for _, l := range []struct {
+		name  string
+		value time.Duration
+	}{{"offline idle lifetime", idle}, {"offline absolute lifetime", absolute}} {
+		switch {
+		case l.value < 0:
+			return invalidf("%s %s must be positive; leave it unset (0) for the deployment's", l.name, FormatDuration(l.value))
+		case l.value > 0 && l.value < MinOfflineLifetime:
+			return invalidf("%s %s is too short: it must be at least %s", l.name, FormatDuration(l.value), FormatDuration(MinOfflineLifetime))
+		}
+	}
+	if idle > 0 && absolute > 0 && idle > absolute {
+		return invalidf("offline idle lifetime %s must not exceed the offline absolute lifetime %s", FormatDuration(idle), FormatDuration(absolute))
+	}
+	if (idle != 0 || absolute != 0) && !offline {
+		return invalidf("offline lifetimes only apply to a client with scope offline_access: add offline_access or leave the lifetimes unset")
+	}
+	return nil
+}
+
+// FormatDuration writes d as Go duration syntax without zero trailing units:
+// "720h", "1h30m", "90s" rather than "720h0m0s".
+func FormatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // listOf checks that values are allowed and not repeated.

@@ -462,3 +462,91 @@ func adminEqs(t *testing.T, what string, got, want []string) {
 		t.Errorf("%s = %q; want %q", what, got, want)
 	}
 }
+
+func TestRegisterClientOfflineLifetimes(t *testing.T) {
+	offline := func(idle, absolute time.Duration) provider.ClientSpec {
+		return provider.ClientSpec{
+			ID: "app", RedirectURIs: []string{"https://app.example.com/cb"}, Scopes: []string{"openid offline_access"},
+			GrantTypes: []string{"authorization_code", "refresh_token"}, OfflineIdleLifetime: idle, OfflineAbsoluteLifetime: absolute,
+		}
+	}
+	const day = 24 * time.Hour
+	tests := []struct {
+		name              string
+		spec              provider.ClientSpec
+		wantErr           string // substring; "" means success
+		wantIdle, wantAbs time.Duration
+	}{
+		{name: "deployment defaults", spec: offline(0, 0)},
+		{name: "idle only", spec: offline(7*day, 0), wantIdle: 7 * day},
+		{name: "absolute only", spec: offline(0, 90*day), wantAbs: 90 * day},
+		{name: "both", spec: offline(7*day, 90*day), wantIdle: 7 * day, wantAbs: 90 * day},
+		{name: "idle equal to absolute", spec: offline(30*day, 30*day), wantIdle: 30 * day, wantAbs: 30 * day},
+		{name: "one minute", spec: offline(time.Minute, time.Minute), wantIdle: time.Minute, wantAbs: time.Minute},
+		{name: "idle only, longer than the default absolute", spec: offline(400*day, 0), wantIdle: 400 * day},
+		{name: "idle under a minute", spec: offline(59*time.Second, 0), wantErr: "offline idle lifetime 59s is too short: it must be at least 1m"},
+		{name: "absolute under a minute", spec: offline(0, time.Second), wantErr: "offline absolute lifetime 1s is too short"},
+		{name: "negative idle", spec: offline(-time.Hour, 0), wantErr: "offline idle lifetime -1h must be positive"},
+		{name: "negative absolute", spec: offline(0, -time.Nanosecond), wantErr: "offline absolute lifetime -1ns must be positive"},
+		{name: "idle longer than absolute", spec: offline(31*day, 30*day), wantErr: "offline idle lifetime 744h must not exceed the offline absolute lifetime 720h"},
+		{
+			name:    "idle without offline_access",
+			spec:    provider.ClientSpec{ID: "app", RedirectURIs: []string{"https://app.example.com/cb"}, OfflineIdleLifetime: day},
+			wantErr: "offline lifetimes only apply to a client with scope offline_access",
+		},
+		{
+			name: "absolute without offline_access, refresh_token registered",
+			spec: provider.ClientSpec{ID: "app", RedirectURIs: []string{"https://app.example.com/cb"}, GrantTypes: []string{"authorization_code", "refresh_token"},
+				OfflineAbsoluteLifetime: day},
+			wantErr: "offline lifetimes only apply to a client with scope offline_access",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			st := newAdminStore(t)
+			c, _, err := provider.RegisterClient(ctx, st, adminHasher, tt.spec, adminNow)
+			verr := tt.spec.Validate()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, provider.ErrInvalidSpec) {
+					t.Fatalf("error %v; want one containing %q matching ErrInvalidSpec", err, tt.wantErr)
+				}
+				if verr == nil || verr.Error() != err.Error() {
+					t.Errorf("Validate() = %v; want the same error as RegisterClient", verr)
+				}
+				if list, _ := st.ListClients(ctx); len(list) != 0 {
+					t.Error("a refused client was stored")
+				}
+				return
+			}
+			if err != nil || verr != nil {
+				t.Fatalf("RegisterClient: %v; Validate: %v", err, verr)
+			}
+			stored, err := st.GetStoredClient(ctx, c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stored.OfflineIdleLifetime != tt.wantIdle || stored.OfflineAbsoluteLifetime != tt.wantAbs {
+				t.Errorf("stored lifetimes idle %v, absolute %v; want %v, %v", stored.OfflineIdleLifetime, stored.OfflineAbsoluteLifetime, tt.wantIdle, tt.wantAbs)
+			}
+		})
+	}
+}
+
+func TestFormatDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		720 * time.Hour:                  "720h",
+		90 * time.Minute:                 "1h30m",
+		time.Hour + time.Second:          "1h0m1s",
+		time.Minute:                      "1m",
+		10 * time.Second:                 "10s",
+		0:                                "0s",
+		-2 * time.Hour:                   "-2h",
+		1500 * time.Millisecond:          "1.5s",
+		time.Hour + 30*time.Second + 1e8: "1h0m30.1s",
+	} {
+		if got := provider.FormatDuration(d); got != want {
+			t.Errorf("FormatDuration(%v) = %q; want %q", time.Duration(d), got, want)
+		}
+	}
+}

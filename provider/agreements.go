@@ -48,6 +48,9 @@ type AgreementSpec struct {
 	ExpiresAt *time.Time
 	// RecordedBy is who records the agreement.
 	RecordedBy string
+	// UserMayRemove lets the user remove the access the agreement gives from
+	// their connected-apps page; nil means true.
+	UserMayRemove *bool
 }
 
 // Validate reports the first rule spec breaks that can be checked without
@@ -116,6 +119,9 @@ func (spec AgreementSpec) check(now time.Time) (scopes []string, startsAt time.T
 // required; StartsAt defaults to now; ExpiresAt, when set, must be after
 // StartsAt and in the future. An unknown client or user also matches
 // storage.ErrNotFound.
+//
+// The agreement and its audit event (storage.EventAgreementCreated, by the
+// administrator RecordedBy) are stored in one transaction: both or neither.
 func RecordAgreement(ctx context.Context, store storage.Store, spec AgreementSpec, now time.Time) (*storage.Agreement, error) {
 	scopes, startsAt, err := spec.check(now)
 	if err != nil {
@@ -136,14 +142,15 @@ func RecordAgreement(ctx context.Context, store storage.Store, spec AgreementSpe
 	}
 
 	a := &storage.Agreement{
-		ClientID:   client.ID,
-		AllUsers:   spec.AllUsers,
-		Scopes:     scopes,
-		Reference:  strings.TrimSpace(spec.Reference),
-		StartsAt:   startsAt,
-		ExpiresAt:  spec.ExpiresAt,
-		RecordedBy: strings.TrimSpace(spec.RecordedBy),
-		CreatedAt:  now,
+		ClientID:      client.ID,
+		AllUsers:      spec.AllUsers,
+		Scopes:        scopes,
+		Reference:     strings.TrimSpace(spec.Reference),
+		StartsAt:      startsAt,
+		ExpiresAt:     spec.ExpiresAt,
+		RecordedBy:    strings.TrimSpace(spec.RecordedBy),
+		UserMayRemove: spec.UserMayRemove == nil || *spec.UserMayRemove,
+		CreatedAt:     now,
 	}
 	if !spec.AllUsers {
 		u, err := store.GetUserByUsername(ctx, spec.Username)
@@ -158,22 +165,98 @@ func RecordAgreement(ctx context.Context, store storage.Store, spec AgreementSpe
 	if a.ID, err = newAgreementID(); err != nil {
 		return nil, err
 	}
-	if err := store.CreateAgreement(ctx, a); err != nil {
-		return nil, fmt.Errorf("store agreement with client %q: %w", a.ClientID, err)
+	err = inTransaction(ctx, store, func(ctx context.Context) error {
+		if err := store.CreateAgreement(ctx, a); err != nil {
+			return fmt.Errorf("store agreement with client %q: %w", a.ClientID, err)
+		}
+		return appendAgreementEvent(ctx, store, storage.EventAgreementCreated, a, a.RecordedBy, now)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return a, nil
 }
 
-// RevokeAgreement ends the agreement id at now. Revoking it again keeps the
-// first revocation time. An unknown id yields `agreement "X" not found`,
-// matching storage.ErrNotFound.
-func RevokeAgreement(ctx context.Context, store storage.Store, id string, now time.Time) error {
-	err := store.RevokeAgreement(ctx, id, now)
-	if errors.Is(err, storage.ErrNotFound) {
-		return plainNotFound{kind: "agreement", id: id}
-	}
+// RevokeAgreement ends the agreement id at now, on behalf of the
+// administrator revokedBy, and records storage.EventAgreementRevoked in the
+// same transaction. Revoking it again keeps the first revocation time and
+// records nothing. An unknown id yields `agreement "X" not found`, matching
+// storage.ErrNotFound; a missing or unprintable revokedBy is refused with an
+// error matching ErrInvalidSpec.
+func RevokeAgreement(ctx context.Context, store storage.Store, id, revokedBy string, now time.Time) error {
+	revokedBy, err := checkAdminName(revokedBy)
 	if err != nil {
-		return fmt.Errorf("revoke agreement %q: %w", id, err)
+		return err
+	}
+	return inTransaction(ctx, store, func(ctx context.Context) error {
+		a, err := store.GetAgreement(ctx, id)
+		if errors.Is(err, storage.ErrNotFound) {
+			return plainNotFound{kind: "agreement", id: id}
+		}
+		if err != nil {
+			return fmt.Errorf("load agreement %q: %w", id, err)
+		}
+		if a.RevokedAt != nil {
+			return nil // already ended: nothing changes, nothing to record
+		}
+		err = store.RevokeAgreement(ctx, id, now)
+		if errors.Is(err, storage.ErrNotFound) {
+			return plainNotFound{kind: "agreement", id: id}
+		}
+		if err != nil {
+			return fmt.Errorf("revoke agreement %q: %w", id, err)
+		}
+		return appendAgreementEvent(ctx, store, storage.EventAgreementRevoked, a, revokedBy, now)
+	})
+}
+
+// appendAgreementEvent records what an administrator did to agreement a.
+func appendAgreementEvent(ctx context.Context, log storage.AuditLog, typ string, a *storage.Agreement, admin string, now time.Time) error {
+	err := log.AppendAuditEvent(ctx, &storage.AuditEvent{
+		Time:        now,
+		Type:        typ,
+		Actor:       storage.ActorAdmin,
+		ActorName:   admin,
+		Subject:     a.Subject,
+		ClientID:    a.ClientID,
+		Scopes:      a.Scopes,
+		AgreementID: a.ID,
+		Detail:      a.Reference,
+	})
+	if err != nil {
+		return fmt.Errorf("record %s of agreement %q in the audit log: %w", typ, a.ID, err)
+	}
+	return nil
+}
+
+// checkAdminName trims the name of the administrator acting and refuses an
+// empty or unprintable one: the audit log must say who did it.
+func checkAdminName(name string) (string, error) {
+	if strings.TrimSpace(name) == "" {
+		return "", invalidf("the name of who makes the change is required")
+	}
+	if err := checkAgreementText("administrator name", name, maxRecordedByLength); err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(name), nil
+}
+
+// inTransaction runs fn with a context carrying a new transaction of store
+// (a savepoint when ctx already carries one) and commits it when fn
+// succeeds, so that a change and its audit event are stored together.
+func inTransaction(ctx context.Context, store storage.Store, fn func(ctx context.Context) error) error {
+	txCtx, err := store.BeginTX(ctx)
+	if err != nil {
+		return fmt.Errorf("record change with its audit event: %w", err)
+	}
+	if err := fn(txCtx); err != nil {
+		if rerr := store.Rollback(txCtx); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return err
+	}
+	if err := store.Commit(txCtx); err != nil {
+		return fmt.Errorf("record change with its audit event: %w", err)
 	}
 	return nil
 }
@@ -191,7 +274,15 @@ func AgreementActive(a storage.Agreement, now time.Time) bool {
 //
 // Standing agreements are not touched: an active agreement still lets the
 // client obtain a new grant without a consent screen until it is revoked.
-func RevokeConsents(ctx context.Context, store storage.Store, username, clientID string, now time.Time) (int, error) {
+//
+// When it revokes any, it records one storage.EventGrantRevoked by the
+// administrator revokedBy, in the same transaction. A missing or
+// unprintable revokedBy is refused with an error matching ErrInvalidSpec.
+func RevokeConsents(ctx context.Context, store storage.Store, username, clientID, revokedBy string, now time.Time) (int, error) {
+	revokedBy, err := checkAdminName(revokedBy)
+	if err != nil {
+		return 0, err
+	}
 	u, err := store.GetUserByUsername(ctx, username)
 	if errors.Is(err, storage.ErrNotFound) {
 		return 0, plainNotFound{kind: "user", id: username}
@@ -204,9 +295,35 @@ func RevokeConsents(ctx context.Context, store storage.Store, username, clientID
 	} else if err != nil {
 		return 0, fmt.Errorf("load client %q: %w", clientID, err)
 	}
-	n, err := store.RevokeGrants(ctx, u.Subject, clientID, now)
+	var n int
+	err = inTransaction(ctx, store, func(ctx context.Context) error {
+		var err error
+		if n, err = store.RevokeGrants(ctx, u.Subject, clientID, now); err != nil {
+			return fmt.Errorf("revoke grants of user %q to client %q: %w", username, clientID, err)
+		}
+		if n == 0 {
+			return nil
+		}
+		detail := fmt.Sprintf("%d grants", n)
+		if n == 1 {
+			detail = "1 grant"
+		}
+		err = store.AppendAuditEvent(ctx, &storage.AuditEvent{
+			Time:      now,
+			Type:      storage.EventGrantRevoked,
+			Actor:     storage.ActorAdmin,
+			ActorName: revokedBy,
+			Subject:   u.Subject,
+			ClientID:  clientID,
+			Detail:    detail,
+		})
+		if err != nil {
+			return fmt.Errorf("record the revocation of grants of user %q to client %q in the audit log: %w", username, clientID, err)
+		}
+		return nil
+	})
 	if err != nil {
-		return 0, fmt.Errorf("revoke grants of user %q to client %q: %w", username, clientID, err)
+		return 0, err
 	}
 	return n, nil
 }

@@ -3,6 +3,7 @@ package provider_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -104,6 +105,39 @@ func TestRecordAgreement(t *testing.T) {
 					stored.Reference != "POL-2026-7" || stored.RecordedBy != "ops" || !stored.StartsAt.Equal(adminNow) {
 					t.Errorf("stored %+v", stored)
 				}
+				if !a.UserMayRemove || !stored.UserMayRemove {
+					t.Errorf("user may remove = %t, stored %t; want true by default", a.UserMayRemove, stored.UserMayRemove)
+				}
+				events := auditEvents(t, f.st, storage.AuditFilter{})
+				if len(events) != 1 {
+					t.Fatalf("audit events %+v; want one", events)
+				}
+				checkAuditEvent(t, events[0], storage.AuditEvent{
+					Time: adminNow, Type: storage.EventAgreementCreated, Actor: storage.ActorAdmin, ActorName: "ops",
+					ClientID: app, Scopes: []string{"openid", "offline_access"}, AgreementID: a.ID, Detail: "POL-2026-7",
+				})
+			},
+		},
+		{
+			name: "user may not remove",
+			spec: with(func(s *provider.AgreementSpec) { s.UserMayRemove = boolPtr(false) }),
+			check: func(t *testing.T, f agreementFixture, a *storage.Agreement) {
+				stored, err := f.st.GetAgreement(context.Background(), a.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if a.UserMayRemove || stored.UserMayRemove {
+					t.Errorf("user may remove = %t, stored %t; want false", a.UserMayRemove, stored.UserMayRemove)
+				}
+			},
+		},
+		{
+			name: "user may remove, said explicitly",
+			spec: with(func(s *provider.AgreementSpec) { s.UserMayRemove = boolPtr(true) }),
+			check: func(t *testing.T, _ agreementFixture, a *storage.Agreement) {
+				if !a.UserMayRemove {
+					t.Error("user may remove = false; want true")
+				}
 			},
 		},
 		{
@@ -113,6 +147,10 @@ func TestRecordAgreement(t *testing.T) {
 				adminEq(t, "subject", a.Subject, f.alice.Subject)
 				if a.AllUsers {
 					t.Error("agreement with one user is marked all users")
+				}
+				events := auditEvents(t, f.st, storage.AuditFilter{Subject: f.alice.Subject})
+				if len(events) != 1 || events[0].Type != storage.EventAgreementCreated || events[0].AgreementID != a.ID {
+					t.Errorf("alice's audit events %+v; want the agreement's creation", events)
 				}
 			},
 		},
@@ -213,7 +251,82 @@ func TestRecordAgreement(t *testing.T) {
 			if len(all) != 0 {
 				t.Errorf("a refused agreement was stored: %+v", all)
 			}
+			if events := auditEvents(t, f.st, storage.AuditFilter{}); len(events) != 0 {
+				t.Errorf("a refused agreement was audited: %+v", events)
+			}
 		})
+	}
+}
+
+func boolPtr(b bool) *bool { return &b }
+
+// auditEvents lists the audit log of st matching f.
+func auditEvents(t *testing.T, st storage.AuditLog, f storage.AuditFilter) []storage.AuditEvent {
+	t.Helper()
+	events, err := st.ListAuditEvents(context.Background(), f)
+	if err != nil {
+		t.Fatalf("list audit events: %v", err)
+	}
+	return events
+}
+
+// checkAuditEvent compares got with want, ignoring the id.
+func checkAuditEvent(t *testing.T, got, want storage.AuditEvent) {
+	t.Helper()
+	if !got.Time.Equal(want.Time) {
+		t.Errorf("audit event time %v; want %v", got.Time, want.Time)
+	}
+	got.ID, got.Time, want.Time = 0, time.Time{}, time.Time{}
+	if len(got.Scopes) == 0 && len(want.Scopes) == 0 {
+		got.Scopes, want.Scopes = nil, nil
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("audit event\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// auditFails is a store whose audit log refuses every event, to show that a
+// change is not kept without its event.
+type auditFails struct{ *storage.GormStore }
+
+var errAuditDown = errors.New("audit log unavailable")
+
+func (auditFails) AppendAuditEvent(context.Context, *storage.AuditEvent) error { return errAuditDown }
+
+func TestChangesAreNotKeptWithoutTheirAuditEvent(t *testing.T) {
+	ctx := context.Background()
+	f := newAgreementFixture(t)
+	broken := auditFails{f.st}
+	spec := provider.AgreementSpec{ClientID: "com.example.app", Username: "alice", Scopes: []string{"openid offline_access"}, Reference: "MSA-1", RecordedBy: "ops"}
+
+	if _, err := provider.RecordAgreement(ctx, broken, spec, adminNow); !errors.Is(err, errAuditDown) {
+		t.Fatalf("RecordAgreement with a failing audit log: %v; want the audit error", err)
+	}
+	if all, err := f.st.ListAgreements(ctx, storage.AgreementFilter{}); err != nil || len(all) != 0 {
+		t.Fatalf("agreements %+v, %v; want none stored without its audit event", all, err)
+	}
+
+	a, err := provider.RecordAgreement(ctx, f.st, spec, adminNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := provider.RevokeAgreement(ctx, broken, a.ID, "ops", adminNow.Add(time.Hour)); !errors.Is(err, errAuditDown) {
+		t.Fatalf("RevokeAgreement with a failing audit log: %v; want the audit error", err)
+	}
+	if stored, err := f.st.GetAgreement(ctx, a.ID); err != nil || stored.RevokedAt != nil {
+		t.Fatalf("agreement %+v, %v; want it still unrevoked", stored, err)
+	}
+
+	if err := f.st.CreateGrant(ctx, &storage.Grant{ID: "g1", Subject: f.alice.Subject, ClientID: "website", RequestID: "req-g1",
+		Scopes: []string{"openid"}, Basis: storage.BasisConsent, CreatedAt: adminNow}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := provider.RevokeConsents(ctx, broken, "alice", "website", "ops", adminNow.Add(time.Hour)); !errors.Is(err, errAuditDown) {
+		t.Fatalf("RevokeConsents with a failing audit log: %v; want the audit error", err)
+	}
+	grants, err := f.st.ListGrants(ctx, storage.GrantFilter{UnrevokedOnly: true})
+	if err != nil || len(grants) != 1 {
+		t.Fatalf("unrevoked grants %+v, %v; want the grant still unrevoked", grants, err)
 	}
 }
 
@@ -245,12 +358,20 @@ func TestRevokeAgreement(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := adminNow.Add(time.Hour)
-	if err := provider.RevokeAgreement(ctx, f.st, a.ID, first); err != nil {
+	if err := provider.RevokeAgreement(ctx, f.st, a.ID, " Jo Admin ", first); err != nil {
 		t.Fatalf("revoke: %v", err)
 	}
-	if err := provider.RevokeAgreement(ctx, f.st, a.ID, first.Add(time.Hour)); err != nil {
+	if err := provider.RevokeAgreement(ctx, f.st, a.ID, "someone else", first.Add(time.Hour)); err != nil {
 		t.Fatalf("revoke again: %v", err)
 	}
+	events := auditEvents(t, f.st, storage.AuditFilter{})
+	if len(events) != 2 {
+		t.Fatalf("audit events %+v; want the creation and one revocation", events)
+	}
+	checkAuditEvent(t, events[1], storage.AuditEvent{
+		Time: first, Type: storage.EventAgreementRevoked, Actor: storage.ActorAdmin, ActorName: "Jo Admin",
+		ClientID: "com.example.app", Scopes: []string{"openid", "offline_access"}, AgreementID: a.ID, Detail: "POL-7",
+	})
 	stored, err := f.st.GetAgreement(ctx, a.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -262,9 +383,30 @@ func TestRevokeAgreement(t *testing.T) {
 		t.Error("revoked agreement is still active")
 	}
 
-	err = provider.RevokeAgreement(ctx, f.st, "agr_nope", adminNow)
+	err = provider.RevokeAgreement(ctx, f.st, "agr_nope", "ops", adminNow)
 	if err == nil || err.Error() != `agreement "agr_nope" not found` || !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("unknown id: error %v; want `agreement \"agr_nope\" not found` matching storage.ErrNotFound", err)
+	}
+
+	// Who revokes must be named: the audit log says who did it.
+	b, err := provider.RecordAgreement(ctx, f.st, provider.AgreementSpec{
+		ClientID: "website", Username: "bob", Scopes: []string{"openid"}, Reference: "R-2", RecordedBy: "ops",
+	}, adminNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"", "  ", "ops\x1b[2J"} {
+		if err := provider.RevokeAgreement(ctx, f.st, b.ID, name, first); !errors.Is(err, provider.ErrInvalidSpec) {
+			t.Errorf("revoked by %q: error %v; want a refusal matching ErrInvalidSpec", name, err)
+		}
+	}
+	if stored, err := f.st.GetAgreement(ctx, b.ID); err != nil || stored.RevokedAt != nil {
+		t.Errorf("agreement %+v, %v; want it unrevoked after the refusals", stored, err)
+	}
+	// Bob's agreement: created, with his subject.
+	bobs := auditEvents(t, f.st, storage.AuditFilter{Subject: f.bob.Subject})
+	if len(bobs) != 1 || bobs[0].Type != storage.EventAgreementCreated || bobs[0].AgreementID != b.ID || bobs[0].Detail != "R-2" {
+		t.Errorf("bob's audit events %+v; want only the creation of his agreement", bobs)
 	}
 }
 
@@ -315,10 +457,18 @@ func TestRevokeConsents(t *testing.T) {
 	grant("g4", f.bob, "website")
 
 	at := adminNow.Add(time.Hour)
-	n, err := provider.RevokeConsents(ctx, f.st, "alice", "website", at)
+	n, err := provider.RevokeConsents(ctx, f.st, "alice", "website", "Jo Admin", at)
 	if err != nil || n != 2 {
 		t.Fatalf("RevokeConsents = %d, %v; want 2", n, err)
 	}
+	events := auditEvents(t, f.st, storage.AuditFilter{})
+	if len(events) != 1 {
+		t.Fatalf("audit events %+v; want one", events)
+	}
+	checkAuditEvent(t, events[0], storage.AuditEvent{
+		Time: at, Type: storage.EventGrantRevoked, Actor: storage.ActorAdmin, ActorName: "Jo Admin",
+		Subject: f.alice.Subject, ClientID: "website", Detail: "2 grants",
+	})
 	all, err := f.st.ListGrants(ctx, storage.GrantFilter{})
 	if err != nil {
 		t.Fatal(err)
@@ -332,15 +482,27 @@ func TestRevokeConsents(t *testing.T) {
 			t.Errorf("grant %s revoked at %v; want %v", g.ID, g.RevokedAt, at)
 		}
 	}
-	if n, err := provider.RevokeConsents(ctx, f.st, "alice", "website", at.Add(time.Hour)); err != nil || n != 0 {
+	if n, err := provider.RevokeConsents(ctx, f.st, "alice", "website", "Jo Admin", at.Add(time.Hour)); err != nil || n != 0 {
 		t.Errorf("second RevokeConsents = %d, %v; want 0", n, err)
+	}
+	if events := auditEvents(t, f.st, storage.AuditFilter{}); len(events) != 1 {
+		t.Errorf("audit events after revoking nothing %+v; want still one", events)
+	}
+	if n, err := provider.RevokeConsents(ctx, f.st, "bob", "website", "ops", at); err != nil || n != 1 {
+		t.Errorf("RevokeConsents of bob = %d, %v; want 1", n, err)
+	}
+	if events := auditEvents(t, f.st, storage.AuditFilter{Subject: f.bob.Subject}); len(events) != 1 || events[0].Detail != "1 grant" || events[0].ActorName != "ops" {
+		t.Errorf("bob's audit events %+v; want one, \"1 grant\" by ops", events)
+	}
+	if _, err := provider.RevokeConsents(ctx, f.st, "alice", "com.example.app", "", at); !errors.Is(err, provider.ErrInvalidSpec) {
+		t.Errorf("RevokeConsents without a name: error %v; want a refusal matching ErrInvalidSpec", err)
 	}
 
 	for _, tt := range []struct{ user, client, want string }{
 		{"carol", "website", `user "carol" not found`},
 		{"alice", "nope", `client "nope" not found`},
 	} {
-		_, err := provider.RevokeConsents(ctx, f.st, tt.user, tt.client, at)
+		_, err := provider.RevokeConsents(ctx, f.st, tt.user, tt.client, "ops", at)
 		if err == nil || err.Error() != tt.want || !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("RevokeConsents(%q, %q): error %v; want %q matching storage.ErrNotFound", tt.user, tt.client, err, tt.want)
 		}

@@ -30,7 +30,6 @@ type Config struct {
 	Demo bool `yaml:"demo"`
 
 	AccessTokenLifespan   Duration `yaml:"access_token_lifespan"`
-	RefreshTokenLifespan  Duration `yaml:"refresh_token_lifespan"`
 	IDTokenLifespan       Duration `yaml:"id_token_lifespan"`
 	AuthorizeCodeLifespan Duration `yaml:"authorize_code_lifespan"`
 	// SessionLifespan is how long a browser sign-in lasts.
@@ -43,6 +42,8 @@ type Config struct {
 	// RememberConsentFor is how long a consent the user asked to remember
 	// covers later requests (never offline_access).
 	RememberConsentFor Duration `yaml:"remember_consent_for"`
+	// GCInterval is how often expired codes, tokens and requests are deleted.
+	GCInterval Duration `yaml:"gc_interval"`
 }
 
 // OfflineAccessConfig is the policy for offline_access requests.
@@ -52,6 +53,15 @@ type OfflineAccessConfig struct {
 	// "ignore" drops offline_access, "prompt" shows the consent screen
 	// anyway, "reject" answers consent_required.
 	WithoutPromptConsent string `yaml:"without_prompt_consent"`
+	// IdleLifetime ends offline access that was not used for this long.
+	IdleLifetime Duration `yaml:"idle_lifetime"`
+	// AbsoluteLifetime ends offline access this long after the grant,
+	// however often it is used.
+	AbsoluteLifetime Duration `yaml:"absolute_lifetime"`
+	// RetryWindow is how long after a refresh the same refresh token may be
+	// presented again and get the same answer (a lost response, two threads
+	// racing) instead of counting as reuse; 0 turns it off.
+	RetryWindow Duration `yaml:"retry_window"`
 }
 
 // Values of OfflineAccessConfig.WithoutPromptConsent.
@@ -88,13 +98,18 @@ func DefaultConfig() Config {
 		Listen:                "127.0.0.1:8080",
 		DSN:                   "sqlite://consentry.db",
 		AccessTokenLifespan:   Duration(15 * time.Minute),
-		RefreshTokenLifespan:  Duration(365 * 24 * time.Hour),
 		IDTokenLifespan:       Duration(time.Hour),
 		AuthorizeCodeLifespan: Duration(5 * time.Minute),
 		SessionLifespan:       Duration(24 * time.Hour),
 		LoginRequestLifespan:  Duration(30 * time.Minute),
-		OfflineAccess:         OfflineAccessConfig{WithoutPromptConsent: OfflineIgnore},
-		RememberConsentFor:    Duration(30 * 24 * time.Hour),
+		OfflineAccess: OfflineAccessConfig{
+			WithoutPromptConsent: OfflineIgnore,
+			IdleLifetime:         Duration(30 * 24 * time.Hour),
+			AbsoluteLifetime:     Duration(365 * 24 * time.Hour),
+			RetryWindow:          Duration(10 * time.Second),
+		},
+		GCInterval:         Duration(time.Hour),
+		RememberConsentFor: Duration(30 * 24 * time.Hour),
 	}
 }
 
@@ -132,17 +147,22 @@ func (c Config) Validate() error {
 		return fmt.Errorf("dsn: must start with sqlite:// or postgres://")
 	}
 	for name, d := range map[string]Duration{
-		"access_token_lifespan":   c.AccessTokenLifespan,
-		"refresh_token_lifespan":  c.RefreshTokenLifespan,
-		"id_token_lifespan":       c.IDTokenLifespan,
-		"authorize_code_lifespan": c.AuthorizeCodeLifespan,
-		"session_lifespan":        c.SessionLifespan,
-		"login_request_lifespan":  c.LoginRequestLifespan,
-		"remember_consent_for":    c.RememberConsentFor,
+		"access_token_lifespan":            c.AccessTokenLifespan,
+		"offline_access.idle_lifetime":     c.OfflineAccess.IdleLifetime,
+		"offline_access.absolute_lifetime": c.OfflineAccess.AbsoluteLifetime,
+		"gc_interval":                      c.GCInterval,
+		"id_token_lifespan":                c.IDTokenLifespan,
+		"authorize_code_lifespan":          c.AuthorizeCodeLifespan,
+		"session_lifespan":                 c.SessionLifespan,
+		"login_request_lifespan":           c.LoginRequestLifespan,
+		"remember_consent_for":             c.RememberConsentFor,
 	} {
 		if d <= 0 {
 			return fmt.Errorf("%s: must be positive", name)
 		}
+	}
+	if c.OfflineAccess.RetryWindow < 0 || c.OfflineAccess.RetryWindow.Std() > time.Minute {
+		return errors.New("offline_access.retry_window: must be between 0 (off) and 1m")
 	}
 	switch c.OfflineAccess.WithoutPromptConsent {
 	case OfflineIgnore, OfflinePrompt, OfflineReject:

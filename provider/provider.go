@@ -91,7 +91,7 @@ func (p *Provider) issuer() string { return strings.TrimSuffix(p.Config.Issuer, 
 func (p *Provider) fositeConfig() *fosite.Config {
 	return &fosite.Config{
 		AccessTokenLifespan:   p.Config.AccessTokenLifespan.Std(),
-		RefreshTokenLifespan:  p.Config.RefreshTokenLifespan.Std(),
+		RefreshTokenLifespan:  p.Config.OfflineAccess.IdleLifetime.Std(),
 		IDTokenLifespan:       p.Config.IDTokenLifespan.Std(),
 		AuthorizeCodeLifespan: p.Config.AuthorizeCodeLifespan.Std(),
 		IDTokenIssuer:         p.issuer(),
@@ -116,15 +116,18 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 	config := p.fositeConfig()
 	rs256, _ := p.Keys.Signing(AlgRS256)
 	signer := &jwt.DefaultSigner{GetPrivateKey: staticKey(rs256)}
+	core := compose.NewOAuth2HMACStrategy(config)
 	strategy := &compose.CommonStrategy{
-		CoreStrategy:               compose.NewOAuth2HMACStrategy(config),
+		CoreStrategy:               core,
 		OpenIDConnectTokenStrategy: newIDTokenStrategy(p.Keys, config),
 		Signer:                     signer,
 	}
+	refresh := &refreshHandler{p: p, strategy: core, config: config,
+		sealer: newKeyedSealer(p.Secrets.TokenHMAC, "consentry refresh successor v1")}
 	return compose.Compose(config, p.Store, strategy,
-		authorizeCodeFactory,
+		p.authorizeCodeFactory,
 		compose.OAuth2ClientCredentialsGrantFactory,
-		compose.OAuth2RefreshTokenGrantFactory,
+		func(fosite.Configurator, any, any) any { return refresh },
 		compose.OpenIDConnectExplicitFactory,
 		// id_token and "id_token token" (sign-in without a code) and
 		// "code id_token": registered clients may use them, and offline
@@ -133,7 +136,7 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 		compose.OpenIDConnectHybridFactory,
 		compose.OpenIDConnectRefreshFactory,
 		compose.OAuth2TokenIntrospectionFactory,
-		compose.OAuth2TokenRevocationFactory,
+		func(fosite.Configurator, any, any) any { return &revocationHandler{store: p.Store, strategy: core} },
 		compose.OAuth2PKCEFactory,
 	)
 }
@@ -174,16 +177,32 @@ func (s *idTokenStrategy) GenerateIDToken(ctx context.Context, lifespan time.Dur
 	return strategy.GenerateIDToken(ctx, lifespan, requester)
 }
 
-// authorizeCodeFactory is fosite's authorization code handler, with a guard
-// that turns a lost race between two redemptions of one code into
-// invalid_grant instead of a server error.
-func authorizeCodeFactory(config fosite.Configurator, store any, strategy any) any {
+// authorizeCodeFactory is fosite's authorization code handler, with the
+// grant checked at redemption, the first refresh token's lifetime capped as
+// every later one is, and a guard that turns a lost race between two
+// redemptions of one code into invalid_grant instead of a server error.
+func (p *Provider) authorizeCodeFactory(config fosite.Configurator, store any, strategy any) any {
 	inner := compose.OAuth2AuthorizeExplicitFactory(config, store, strategy).(*oauth2.AuthorizeExplicitGrantHandler)
-	return &authorizeCodeHandler{AuthorizeExplicitGrantHandler: inner}
+	return &authorizeCodeHandler{AuthorizeExplicitGrantHandler: inner, p: p}
 }
 
 type authorizeCodeHandler struct {
 	*oauth2.AuthorizeExplicitGrantHandler
+	p *Provider
+}
+
+// HandleTokenEndpointRequest validates the code as fosite does, then checks
+// that the grant behind it still holds and sets the refresh token's expiry.
+func (h *authorizeCodeHandler) HandleTokenEndpointRequest(ctx context.Context, request fosite.AccessRequester) error {
+	if err := h.AuthorizeExplicitGrantHandler.HandleTokenEndpointRequest(ctx, request); err != nil {
+		return err
+	}
+	basis, err := h.p.checkGrant(ctx, request)
+	if err != nil {
+		return err
+	}
+	request.GetSession().SetExpiresAt(fosite.RefreshToken, h.p.refreshExpiry(request.GetClient(), basis, h.p.Now().UTC()))
+	return nil
 }
 
 var (

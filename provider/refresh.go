@@ -2,51 +2,397 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/openid"
+	fositestorage "github.com/ory/fosite/storage"
 
 	"github.com/consentry/consentry/storage"
 )
 
-// CheckRefresh decides whether a validated refresh request may still be
-// honoured. Offline access ends, whatever the token's own expiry, as soon as
-// the user behind it is disabled or deleted, the grant it came from is
-// revoked, or the standing agreement that grant relied on is revoked or has
-// ended (OIDC Core §11: the basis of offline access must still hold).
-func (p *Provider) CheckRefresh(ctx context.Context, ar fosite.AccessRequester) error {
-	session, ok := ar.GetSession().(*openid.DefaultSession)
+// refreshHandler is the refresh_token grant. It replaces fosite's handler to
+// add what offline access needs for months on flaky networks (see
+// docs/refresh-rotation.md):
+//   - every refresh rotates the token; presenting a rotated-out token is a
+//     reuse, which revokes the whole family (the grant and every token
+//     issued under it) and answers invalid_grant;
+//   - within a short retry window, presenting the same token again returns
+//     the response that replaced it (kept sealed), so a lost response or two
+//     racing threads do not log the user out, and no second live refresh
+//     token ever exists in a family;
+//   - the grant is checked on every refresh (revoked consent, ended
+//     agreement, disabled user, client without offline_access);
+//   - idle and absolute lifetimes, capped by an agreement's end;
+//   - a narrower scope gives a narrower access token; a wider one is
+//     invalid_scope (fosite v0.49 would silently use the original scopes).
+type refreshHandler struct {
+	p        *Provider
+	strategy oauth2.CoreStrategy
+	config   fosite.Configurator
+	sealer   *sealer
+}
+
+var _ fosite.TokenEndpointHandler = (*refreshHandler)(nil)
+
+func (h *refreshHandler) CanSkipClientAuth(context.Context, fosite.AccessRequester) bool {
+	return false
+}
+
+func (h *refreshHandler) CanHandleTokenEndpointRequest(_ context.Context, r fosite.AccessRequester) bool {
+	return r.GetGrantTypes().ExactOne("refresh_token")
+}
+
+// retryMarker is the form key under which HandleTokenEndpointRequest tells
+// PopulateTokenEndpointResponse that this request is a retry, saving a
+// second read on the hot path. HandleTokenEndpointRequest deletes any value a
+// client sent under it, and stored requests never keep the form.
+const retryMarker = "consentry_retry_of"
+
+func (h *refreshHandler) HandleTokenEndpointRequest(ctx context.Context, request fosite.AccessRequester) error {
+	if !h.CanHandleTokenEndpointRequest(ctx, request) {
+		return fosite.ErrUnknownRequest
+	}
+	request.GetRequestForm().Del(retryMarker)
+	client := request.GetClient()
+	if !client.GetGrantTypes().Has("refresh_token") {
+		return fosite.ErrUnauthorizedClient.WithHint("The client is not allowed to use the refresh_token grant.")
+	}
+	raw := request.GetRequestForm().Get("refresh_token")
+	signature := h.strategy.RefreshTokenSignature(ctx, raw)
+	original, err := h.p.Store.GetRefreshTokenSession(ctx, signature, request.GetSession())
+	switch {
+	case errors.Is(err, fosite.ErrInactiveToken):
+		return h.handleInactive(ctx, request, original, signature)
+	case errors.Is(err, fosite.ErrNotFound):
+		return fosite.ErrInvalidGrant.WithHint("The refresh token is not valid.")
+	case err != nil:
+		return fosite.ErrServerError.WithWrap(fmt.Errorf("load refresh token: %w", err))
+	}
+	if err := h.strategy.ValidateRefreshToken(ctx, original, raw); err != nil {
+		if errors.Is(err, fosite.ErrTokenExpired) {
+			return fosite.ErrInvalidGrant.WithHint("The refresh token expired.")
+		}
+		return fosite.ErrInvalidGrant.WithHint("The refresh token is not valid.")
+	}
+	if original.GetClient().GetID() != client.GetID() {
+		return fosite.ErrInvalidGrant.WithHint("The refresh token was issued to another client.")
+	}
+	if !original.GetGrantedScopes().Has(ScopeOfflineAcces) || !client.GetScopes().Has(ScopeOfflineAcces) {
+		return fosite.ErrInvalidGrant.WithHint("The client does not have offline access.")
+	}
+	basis, err := h.p.checkGrant(ctx, original)
+	if err != nil {
+		return err
+	}
+
+	request.SetID(original.GetID())
+	request.SetSession(original.GetSession().Clone())
+	request.SetRequestedAudience(original.GetRequestedAudience())
+	for _, aud := range original.GetGrantedAudience() {
+		request.GrantAudience(aud)
+	}
+	// RFC 6749 §6: a requested scope narrows the access token; it may not
+	// exceed what was granted.
+	requested := request.GetRequestedScopes()
+	if len(requested) == 0 {
+		requested = original.GetGrantedScopes()
+	}
+	for _, scope := range requested {
+		if !original.GetGrantedScopes().Has(scope) {
+			return fosite.ErrInvalidScope.WithHintf("The scope %q was not granted to this refresh token.", scope)
+		}
+	}
+	request.SetRequestedScopes(original.GetGrantedScopes())
+	for _, scope := range requested {
+		request.GrantScope(scope)
+	}
+
+	now := h.p.Now().UTC()
+	request.GetSession().SetExpiresAt(fosite.AccessToken, now.Add(h.p.Config.AccessTokenLifespan.Std()).Round(time.Second))
+	request.GetSession().SetExpiresAt(fosite.RefreshToken, h.p.refreshExpiry(client, basis, now))
+	return nil
+}
+
+// handleInactive decides a refresh with a token that is no longer active:
+// a retry within the window is answered from the sealed successor, anything
+// else rotated out is a reuse.
+func (h *refreshHandler) handleInactive(ctx context.Context, request fosite.AccessRequester, original fosite.Requester, signature string) error {
+	retirement, err := h.p.Store.GetRefreshTokenRetirement(ctx, signature)
+	if err != nil {
+		return fosite.ErrServerError.WithWrap(fmt.Errorf("load refresh token retirement: %w", err))
+	}
+	if original == nil || original.GetClient().GetID() != request.GetClient().GetID() {
+		return fosite.ErrInvalidGrant.WithHint("The refresh token is not valid.")
+	}
+	if retirement.RetiredAt == nil {
+		// Revoked rather than rotated: its family is already dead.
+		return fosite.ErrInvalidGrant.WithHint("The refresh token was revoked.")
+	}
+	if h.withinRetryWindow(retirement) {
+		// A retry must still rest on a valid grant: a consent revoked in the
+		// meantime ends it like any refresh.
+		if _, err := h.p.checkGrant(ctx, original); err != nil {
+			return err
+		}
+		request.SetID(original.GetID())
+		request.SetSession(original.GetSession().Clone())
+		for _, scope := range original.GetGrantedScopes() {
+			request.GrantScope(scope)
+		}
+		request.GetRequestForm().Set(retryMarker, signature)
+		return nil
+	}
+	return h.reuseDetected(ctx, original)
+}
+
+func (h *refreshHandler) withinRetryWindow(r *storage.Retirement) bool {
+	window := h.p.Config.OfflineAccess.RetryWindow.Std()
+	return window > 0 && r.RetiredAt != nil && len(r.Successor) > 0 && h.p.Now().Sub(*r.RetiredAt) <= window
+}
+
+// reuseDetected revokes the family of a rotated-out token that was
+// presented again: either the client or a thief holds a stale copy, and the
+// server cannot tell which, so neither may go on.
+func (h *refreshHandler) reuseDetected(ctx context.Context, original fosite.Requester) error {
+	now := h.p.Now()
+	if err := h.p.Store.RevokeGrantByRequestID(ctx, original.GetID(), now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fosite.ErrServerError.WithWrap(fmt.Errorf("revoke family after reuse: %w", err))
+	}
+	subject := ""
+	if s, ok := original.GetSession().(*openid.DefaultSession); ok {
+		subject = s.Subject
+	}
+	for _, e := range []storage.AuditEvent{
+		{Type: storage.EventRefreshReuse, Detail: "a rotated-out refresh token was presented again"},
+		{Type: storage.EventGrantRevoked, Detail: "revoked with every token issued under it after refresh token reuse"},
+	} {
+		e.Actor, e.Subject, e.ClientID, e.Scopes = storage.ActorReuseDetection, subject, original.GetClient().GetID(), original.GetGrantedScopes()
+		h.p.Audit(ctx, &e)
+	}
+	h.p.Logger.WarnContext(ctx, "refresh token reuse detected: family revoked", "client_id", original.GetClient().GetID(), "sub", subject)
+	return fosite.ErrInvalidGrant.WithHint("The refresh token was already used.")
+}
+
+// successor is the token response kept, sealed, for the retry window.
+type successor struct {
+	AccessToken  string    `json:"a"`
+	RefreshToken string    `json:"r"`
+	Scopes       []string  `json:"s"`
+	ExpiresAt    time.Time `json:"e"`
+}
+
+func (h *refreshHandler) PopulateTokenEndpointResponse(ctx context.Context, request fosite.AccessRequester, responder fosite.AccessResponder) error {
+	if !h.CanHandleTokenEndpointRequest(ctx, request) {
+		return fosite.ErrUnknownRequest
+	}
+	if oldSignature := request.GetRequestForm().Get(retryMarker); oldSignature != "" {
+		return h.respondFromSuccessor(ctx, request, responder, oldSignature)
+	}
+	oldSignature := h.strategy.RefreshTokenSignature(ctx, request.GetRequestForm().Get("refresh_token"))
+
+	access, accessSignature, err := h.strategy.GenerateAccessToken(ctx, request)
+	if err != nil {
+		return fosite.ErrServerError.WithWrap(err)
+	}
+	refresh, refreshSignature, err := h.strategy.GenerateRefreshToken(ctx, request)
+	if err != nil {
+		return fosite.ErrServerError.WithWrap(err)
+	}
+	next := successor{AccessToken: access, RefreshToken: refresh, Scopes: request.GetGrantedScopes(),
+		ExpiresAt: request.GetSession().GetExpiresAt(fosite.AccessToken)}
+	sealed, err := h.seal(next)
+	if err != nil {
+		return fosite.ErrServerError.WithWrap(err)
+	}
+
+	// The access token carries the (possibly narrowed) scopes; the refresh
+	// token keeps everything the grant allows, so a later refresh may ask
+	// for any of it again.
+	accessReq := request.Sanitize(nil)
+	accessReq.SetID(request.GetID())
+	refreshReq := request.Sanitize(nil).(*fosite.Request)
+	refreshReq.SetID(request.GetID())
+	refreshReq.GrantedScope = request.GetRequestedScopes()
+
+	txCtx, err := fositestorage.MaybeBeginTx(ctx, h.p.Store)
+	if err != nil {
+		return fosite.ErrServerError.WithWrap(err)
+	}
+	err = h.rotate(txCtx, request.GetID(), oldSignature, sealed, accessSignature, accessReq, refreshSignature, refreshReq)
+	if err != nil {
+		if rbErr := fositestorage.MaybeRollbackTx(txCtx, h.p.Store); rbErr != nil {
+			h.p.Logger.ErrorContext(ctx, "rollback refresh", "err", rbErr)
+		}
+		if errors.Is(err, fosite.ErrInactiveToken) {
+			// Another refresh of the same token committed first: this is a
+			// concurrent retry, answered like any retry.
+			return h.respondFromSuccessor(ctx, request, responder, oldSignature)
+		}
+		return fosite.ErrServerError.WithWrap(err)
+	}
+	if err := fositestorage.MaybeCommitTx(txCtx, h.p.Store); err != nil {
+		return fosite.ErrServerError.WithWrap(fmt.Errorf("commit refresh: %w", err))
+	}
+	h.respond(responder, next)
+	return nil
+}
+
+func (h *refreshHandler) rotate(ctx context.Context, requestID, oldSignature string, sealed []byte,
+	accessSignature string, accessReq fosite.Requester, refreshSignature string, refreshReq fosite.Requester,
+) error {
+	store := h.p.Store
+	if err := store.RetireRefreshToken(ctx, oldSignature, h.p.Now(), sealed); err != nil {
+		return err
+	}
+	if err := store.CreateAccessTokenSession(ctx, accessSignature, accessReq); err != nil {
+		return fmt.Errorf("store access token: %w", err)
+	}
+	if err := store.CreateRefreshTokenSession(ctx, refreshSignature, accessSignature, refreshReq); err != nil {
+		return fmt.Errorf("store refresh token: %w", err)
+	}
+	if err := store.TouchGrant(ctx, requestID, h.p.Now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("touch grant: %w", err)
+	}
+	return nil
+}
+
+// respondFromSuccessor answers a retry with the response that replaced the
+// token, or treats it as reuse when the window has passed.
+func (h *refreshHandler) respondFromSuccessor(ctx context.Context, request fosite.AccessRequester, responder fosite.AccessResponder, oldSignature string) error {
+	retirement, err := h.p.Store.GetRefreshTokenRetirement(ctx, oldSignature)
+	if err != nil {
+		return fosite.ErrServerError.WithWrap(fmt.Errorf("load refresh token retirement: %w", err))
+	}
+	if !h.withinRetryWindow(retirement) {
+		if retirement.RetiredAt == nil {
+			return fosite.ErrInvalidGrant.WithHint("The refresh token was revoked.")
+		}
+		return h.reuseDetected(ctx, request)
+	}
+	next, err := h.open(retirement.Successor)
+	if err != nil {
+		return fosite.ErrServerError.WithWrap(err)
+	}
+	h.p.Logger.InfoContext(ctx, "refresh retried within the retry window", "client_id", request.GetClient().GetID())
+	h.respond(responder, next)
+	return nil
+}
+
+func (h *refreshHandler) respond(responder fosite.AccessResponder, next successor) {
+	responder.SetAccessToken(next.AccessToken)
+	responder.SetTokenType("bearer")
+	responder.SetExpiresIn(max(time.Until(next.ExpiresAt).Round(time.Second), 0))
+	responder.SetScopes(next.Scopes)
+	responder.SetExtra("refresh_token", next.RefreshToken)
+}
+
+func (h *refreshHandler) seal(next successor) ([]byte, error) {
+	plain, err := json.Marshal(next)
+	if err != nil {
+		return nil, fmt.Errorf("encode successor: %w", err)
+	}
+	sealed, _, err := h.sealer.seal(plain)
+	if err != nil {
+		return nil, fmt.Errorf("seal successor: %w", err)
+	}
+	return sealed, nil
+}
+
+func (h *refreshHandler) open(sealed []byte) (successor, error) {
+	plain, err := h.sealer.open(sealed, true)
+	if err != nil {
+		return successor{}, fmt.Errorf("open successor: %w", err)
+	}
+	var next successor
+	if err := json.Unmarshal(plain, &next); err != nil {
+		return successor{}, fmt.Errorf("decode successor: %w", err)
+	}
+	return next, nil
+}
+
+// offlineBasis is what an offline grant still rests on.
+type offlineBasis struct {
+	grant     *storage.Grant
+	agreement *storage.Agreement
+}
+
+// checkGrant decides whether offline access behind a refresh token still
+// holds: the user can sign in, the grant is not revoked, and an agreement it
+// relied on is still in force (OIDC Core §11: the basis of offline access
+// must still hold, whatever the token's own expiry).
+func (p *Provider) checkGrant(ctx context.Context, original fosite.Requester) (offlineBasis, error) {
+	session, ok := original.GetSession().(*openid.DefaultSession)
 	if !ok || session.Subject == "" {
-		return fosite.ErrInvalidGrant.WithHint("The refresh token has no user.")
+		return offlineBasis{}, fosite.ErrInvalidGrant.WithHint("The refresh token has no user.")
 	}
 	user, err := p.Store.GetUser(ctx, session.Subject)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && user.Disabled) {
-		return fosite.ErrInvalidGrant.WithHint("The user of this refresh token can no longer sign in.")
+		return offlineBasis{}, fosite.ErrInvalidGrant.WithHint("The user of this refresh token can no longer sign in.")
 	}
 	if err != nil {
-		return fosite.ErrServerError.WithWrap(fmt.Errorf("load user for refresh: %w", err))
+		return offlineBasis{}, fosite.ErrServerError.WithWrap(fmt.Errorf("load user for refresh: %w", err))
 	}
-
-	grant, err := p.Store.GetGrantByRequestID(ctx, ar.GetID())
+	grant, err := p.Store.GetGrantByRequestID(ctx, original.GetID())
 	if errors.Is(err, storage.ErrNotFound) {
-		return fosite.ErrInvalidGrant.WithHint("The refresh token has no recorded grant.")
+		return offlineBasis{}, fosite.ErrInvalidGrant.WithHint("The refresh token has no recorded grant.")
 	}
 	if err != nil {
-		return fosite.ErrServerError.WithWrap(fmt.Errorf("load grant for refresh: %w", err))
+		return offlineBasis{}, fosite.ErrServerError.WithWrap(fmt.Errorf("load grant for refresh: %w", err))
 	}
 	if grant.RevokedAt != nil {
-		return fosite.ErrInvalidGrant.WithHint("The user's consent for this application was revoked.")
+		return offlineBasis{}, fosite.ErrInvalidGrant.WithHint("The user's consent for this application was revoked.")
 	}
+	basis := offlineBasis{grant: grant}
 	if grant.Basis == storage.BasisAgreement {
 		agreement, err := p.Store.GetAgreement(ctx, grant.AgreementID)
 		if errors.Is(err, storage.ErrNotFound) || (err == nil && !AgreementActive(*agreement, p.Now())) {
-			return fosite.ErrInvalidGrant.WithHint("The agreement this offline access relied on is no longer in force.")
+			return offlineBasis{}, fosite.ErrInvalidGrant.WithHint("The agreement this offline access relied on is no longer in force.")
 		}
 		if err != nil {
-			return fosite.ErrServerError.WithWrap(fmt.Errorf("load agreement for refresh: %w", err))
+			return offlineBasis{}, fosite.ErrServerError.WithWrap(fmt.Errorf("load agreement for refresh: %w", err))
+		}
+		basis.agreement = agreement
+	}
+	return basis, nil
+}
+
+// refreshExpiry is when a refresh token issued now dies: unused for the idle
+// lifetime, or the absolute lifetime after the grant, or the agreement's
+// end, whichever comes first. Client settings override the deployment's.
+func (p *Provider) refreshExpiry(client fosite.Client, basis offlineBasis, now time.Time) time.Time {
+	idle, absolute := p.Config.OfflineAccess.IdleLifetime.Std(), p.Config.OfflineAccess.AbsoluteLifetime.Std()
+	if c, ok := client.(*storage.Client); ok {
+		if c.OfflineIdleLifetime > 0 {
+			idle = c.OfflineIdleLifetime
+		}
+		if c.OfflineAbsoluteLifetime > 0 {
+			absolute = c.OfflineAbsoluteLifetime
 		}
 	}
-	return nil
+	expiry := now.Add(idle)
+	if basis.grant != nil {
+		if end := basis.grant.CreatedAt.Add(absolute); end.Before(expiry) {
+			expiry = end
+		}
+	}
+	if basis.agreement != nil && basis.agreement.ExpiresAt != nil && basis.agreement.ExpiresAt.Before(expiry) {
+		expiry = *basis.agreement.ExpiresAt
+	}
+	return expiry.UTC().Round(time.Second)
+}
+
+// Audit appends e to the audit log. A failure is logged, not returned: the
+// event it records has already happened.
+func (p *Provider) Audit(ctx context.Context, e *storage.AuditEvent) {
+	if e.Time.IsZero() {
+		e.Time = p.Now().UTC()
+	}
+	if err := p.Store.AppendAuditEvent(ctx, e); err != nil {
+		p.Logger.ErrorContext(ctx, "append audit event", "type", e.Type, "err", err)
+	}
 }

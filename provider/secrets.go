@@ -100,8 +100,13 @@ func newSealer(secretsKey string) *sealer {
 	if secretsKey == "" {
 		return &sealer{}
 	}
+	return newKeyedSealer([]byte(secretsKey), "consentry at-rest v1")
+}
+
+// newKeyedSealer derives an AES-256-GCM key for one purpose from material.
+func newKeyedSealer(material []byte, purpose string) *sealer {
 	key := make([]byte, 32)
-	if _, err := io.ReadFull(hkdf.New(sha256.New, []byte(secretsKey), nil, []byte("consentry at-rest v1")), key); err != nil {
+	if _, err := io.ReadFull(hkdf.New(sha256.New, material, nil, []byte(purpose)), key); err != nil {
 		panic(fmt.Sprintf("hkdf: %v", err)) // cannot happen: 32 bytes is far below HKDF's limit
 	}
 	block, err := aes.NewCipher(key)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ory/fosite"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // CreateClient stores a new client; ErrAlreadyExists when the id is taken.
@@ -77,7 +78,8 @@ func (s *GormStore) ListClients(ctx context.Context) ([]Client, error) {
 }
 
 // DeleteClient deletes the client with every token issued to it, its grants
-// and its agreements; ErrNotFound for an unknown id.
+// and its agreements (with their opt-outs); ErrNotFound for an unknown id.
+// The audit log keeps its events.
 func (s *GormStore) DeleteClient(ctx context.Context, id string) error {
 	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		res := tx.Where("id = ?", id).Delete(&clientRow{})
@@ -92,8 +94,8 @@ func (s *GormStore) DeleteClient(ctx context.Context, id string) error {
 		if err := tx.Where("client_id = ?", id).Delete(&grantRow{}).Error; err != nil {
 			return fmt.Errorf("delete grants: %w", err)
 		}
-		if err := tx.Where("client_id = ?", id).Delete(&agreementRow{}).Error; err != nil {
-			return fmt.Errorf("delete agreements: %w", err)
+		if err := deleteAgreementsWhere(tx, "client_id = ?", id); err != nil {
+			return err
 		}
 		return deleteTokensWhere(tx, "client_id = ?", id)
 	})
@@ -137,4 +139,37 @@ func (s *GormStore) SetClientAssertionJWT(ctx context.Context, jti string, exp t
 	default:
 		return nil
 	}
+}
+
+// clientColumns are the columns UpdateClient writes: all but the key and
+// the creation time.
+func clientColumns() []string {
+	return []string{"name", "secret_hash", "public", "redirect_uris", "grant_types", "response_types", "scopes", "audience",
+		"token_endpoint_auth_method", "id_token_signed_response_alg", "logo_uri", "client_uri", "policy_uri", "tos_uri",
+		"offline_idle_lifetime_ns", "offline_absolute_lifetime_ns", "updated_at"}
+}
+
+// UpdateClient applies fn to the stored client inside a transaction, with
+// the row locked, so concurrent updates do not lose each other's changes.
+func (s *GormStore) UpdateClient(ctx context.Context, id string, fn func(*Client) error) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		var row clientRow
+		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", id).Take(&row).Error; err != nil {
+			return dbErr(err)
+		}
+		c, err := row.toClient()
+		if err != nil {
+			return err
+		}
+		if err := fn(c); err != nil {
+			return err
+		}
+		next := toClientRow(c)
+		next.ID, next.CreatedAt, next.UpdatedAt = row.ID, row.CreatedAt, s.now().UTC()
+		return dbErr(tx.Model(&clientRow{}).Where("id = ?", id).Select(clientColumns()).Updates(&next).Error)
+	})
+	if err != nil {
+		return fmt.Errorf("update client %q: %w", id, err)
+	}
+	return nil
 }

@@ -3,8 +3,11 @@
 // The Store interface combines fosite's storage interfaces (clients, authorize
 // codes, access and refresh tokens, PKCE and OpenID Connect sessions,
 // transactions) with Consentry's own records: clients, users, pending
-// authorization requests, grants (consent decisions), standing agreements,
-// signing keys and server secrets. Errors are reported
+// authorization requests, grants (consent decisions), standing agreements and
+// users' opt-outs of them, an append-only audit log, signing keys and server
+// secrets. Refresh tokens rotated with RetireRefreshToken keep the sealed
+// response that replaced them until CollectGarbage, which also deletes
+// expired rows in bounded batches, clears it. Errors are reported
 // through the sentinels ErrNotFound (which is fosite.ErrNotFound) and
 // ErrAlreadyExists, tested with errors.Is.
 //

@@ -155,3 +155,56 @@ func revokeGrantTokens(tx *gorm.DB, requestIDs func() *gorm.DB) error {
 	}
 	return nil
 }
+
+// RevokeGrantByRequestID marks the grant of the fosite request id revoked at
+// at (now when zero; a revoked grant keeps its first time) and, in the same
+// transaction, revokes every token of that request id as RevokeGrants does.
+// The tokens are revoked even when the grant was revoked already, so a call
+// also cleans up after anything issued since. ErrNotFound when no grant has
+// this request id.
+func (s *GormStore) RevokeGrantByRequestID(ctx context.Context, requestID string, at time.Time) error {
+	if at.IsZero() {
+		at = s.now()
+	}
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		// The grant first, for the lock (see RevokeGrants).
+		res := tx.Model(&grantRow{}).Where("request_id = ? AND revoked_at IS NULL", requestID).Update("revoked_at", at.UTC())
+		if res.Error != nil {
+			return dbErr(res.Error)
+		}
+		if res.RowsAffected == 0 {
+			var n int64
+			if err := tx.Model(&grantRow{}).Where("request_id = ?", requestID).Count(&n).Error; err != nil {
+				return dbErr(err)
+			}
+			if n == 0 {
+				return ErrNotFound
+			}
+		}
+		requestIDs := func() *gorm.DB {
+			return tx.Session(&gorm.Session{NewDB: true}).Model(&grantRow{}).Select("request_id").
+				Where("request_id = ?", requestID)
+		}
+		return revokeGrantTokens(tx, requestIDs)
+	})
+	if err != nil {
+		return fmt.Errorf("revoke grant by request id: %w", err)
+	}
+	return nil
+}
+
+// TouchGrant sets LastUsedAt of the grant of the fosite request id to at (now
+// when zero); ErrNotFound when no grant has this request id.
+func (s *GormStore) TouchGrant(ctx context.Context, requestID string, at time.Time) error {
+	if at.IsZero() {
+		at = s.now()
+	}
+	res := s.db(ctx).Model(&grantRow{}).Where("request_id = ?", requestID).Update("last_used_at", at.UTC())
+	if res.Error != nil {
+		return fmt.Errorf("touch grant by request id: %w", dbErr(res.Error))
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("touch grant by request id: %w", ErrNotFound)
+	}
+	return nil
+}

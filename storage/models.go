@@ -21,6 +21,8 @@ const (
 	tableOIDCSessions   = "consentry_oidc_sessions"
 	tableGrants         = "consentry_grants"
 	tableAgreements     = "consentry_agreements"
+	tableOptOuts        = "consentry_agreement_opt_outs"
+	tableAuditEvents    = "consentry_audit_events"
 )
 
 // allModels lists every table for Migrate.
@@ -28,13 +30,19 @@ func allModels() []any {
 	return []any{
 		&clientRow{}, &userRow{}, &authRequestRow{}, &signingKeyRow{}, &secretRow{}, &assertionJTIRow{},
 		&authorizeCodeRow{}, &accessTokenRow{}, &refreshTokenRow{}, &pkceRequestRow{}, &oidcSessionRow{},
-		&grantRow{}, &agreementRow{},
+		&grantRow{}, &agreementRow{}, &agreementOptOutRow{}, &auditEventRow{},
 	}
 }
 
 // String lists are stored as JSON arrays in text columns: portable between
 // SQLite and PostgreSQL, and unambiguous for values containing spaces.
+//
+// Columns added after a table was first released are either nullable or NOT
+// NULL with a default, so that Migrate can add them to a populated table.
 
+// clientRow is one Client. The offline lifetimes are time.Duration values in
+// nanoseconds (an exact round trip); 0, the default for clients registered
+// before the columns existed, keeps the deployment's lifetimes.
 type clientRow struct {
 	ID                       string    `gorm:"column:id;primaryKey"`
 	Name                     string    `gorm:"column:name;not null"`
@@ -51,6 +59,8 @@ type clientRow struct {
 	ClientURI                string    `gorm:"column:client_uri;not null"`
 	PolicyURI                string    `gorm:"column:policy_uri;not null"`
 	TosURI                   string    `gorm:"column:tos_uri;not null"`
+	OfflineIdleLifetime      int64     `gorm:"column:offline_idle_lifetime_ns;not null;default:0"`
+	OfflineAbsoluteLifetime  int64     `gorm:"column:offline_absolute_lifetime_ns;not null;default:0"`
 	CreatedAt                time.Time `gorm:"column:created_at;not null"`
 	UpdatedAt                time.Time `gorm:"column:updated_at;not null"`
 }
@@ -158,6 +168,13 @@ type refreshTokenRow struct {
 	// AccessTokenSignature is the access token issued together with this
 	// refresh token.
 	AccessTokenSignature string `gorm:"column:access_token_signature;not null"`
+	// RetiredAt is set by RetireRefreshToken only: a token made inactive by
+	// revocation (or by RotateRefreshToken) keeps it NULL, which tells a
+	// rotated token from a revoked one. Indexed for CollectGarbage.
+	RetiredAt *time.Time `gorm:"column:retired_at;index"`
+	// Successor is the caller's sealed response that replaced the token,
+	// until CollectGarbage clears it (NULL).
+	Successor []byte `gorm:"column:successor"`
 }
 
 func (refreshTokenRow) TableName() string { return tableRefreshTokens }
@@ -189,6 +206,7 @@ type grantRow struct {
 	CreatedAt      time.Time  `gorm:"column:created_at;not null;index"`
 	RememberUntil  *time.Time `gorm:"column:remember_until"`
 	RevokedAt      *time.Time `gorm:"column:revoked_at"`
+	LastUsedAt     *time.Time `gorm:"column:last_used_at"`
 	IPAddress      string     `gorm:"column:ip_address;not null"`
 	UserAgent      string     `gorm:"column:user_agent;not null"`
 }
@@ -206,11 +224,50 @@ type agreementRow struct {
 	StartsAt   time.Time  `gorm:"column:starts_at;not null"`
 	ExpiresAt  *time.Time `gorm:"column:expires_at"`
 	RecordedBy string     `gorm:"column:recorded_by;not null"`
-	CreatedAt  time.Time  `gorm:"column:created_at;not null;index"`
-	RevokedAt  *time.Time `gorm:"column:revoked_at"`
+	// UserMayRemove is a pointer because gorm replaces a zero field that has
+	// a default with the default on create: a false bool would be stored as
+	// true. The default fills the column in databases migrated from before
+	// it (agreements recorded then were removable).
+	UserMayRemove *bool      `gorm:"column:user_may_remove;not null;default:true"`
+	CreatedAt     time.Time  `gorm:"column:created_at;not null;index"`
+	RevokedAt     *time.Time `gorm:"column:revoked_at"`
 }
 
 func (agreementRow) TableName() string { return tableAgreements }
+
+// agreementOptOutRow records that a user removed the access an all-users
+// agreement gives them. The primary key makes the pair unique and serves the
+// ListAgreements subquery; subject is indexed for DeleteUser.
+type agreementOptOutRow struct {
+	AgreementID string    `gorm:"column:agreement_id;primaryKey"`
+	Subject     string    `gorm:"column:subject;primaryKey;index"`
+	CreatedAt   time.Time `gorm:"column:created_at;not null"`
+}
+
+func (agreementOptOutRow) TableName() string { return tableOptOuts }
+
+// auditEventRow is one AuditEvent. The id is assigned by the database
+// (INTEGER PRIMARY KEY AUTOINCREMENT on SQLite, bigserial on PostgreSQL) and
+// breaks ties between events of the same time. Nothing in the package updates
+// or deletes these rows.
+type auditEventRow struct {
+	ID          int64     `gorm:"column:id;primaryKey;autoIncrement"`
+	Time        time.Time `gorm:"column:time;not null;index"`
+	Type        string    `gorm:"column:type;not null"`
+	Actor       string    `gorm:"column:actor;not null"`
+	ActorName   string    `gorm:"column:actor_name;not null"`
+	Subject     string    `gorm:"column:subject;not null;index"`
+	ClientID    string    `gorm:"column:client_id;not null;index"`
+	Scopes      string    `gorm:"column:scopes;not null"`
+	Basis       string    `gorm:"column:basis;not null"`
+	GrantID     string    `gorm:"column:grant_id;not null"`
+	AgreementID string    `gorm:"column:agreement_id;not null"`
+	IPAddress   string    `gorm:"column:ip_address;not null"`
+	UserAgent   string    `gorm:"column:user_agent;not null"`
+	Detail      string    `gorm:"column:detail;not null"`
+}
+
+func (auditEventRow) TableName() string { return tableAuditEvents }
 
 // encodeList stores a string list as a JSON array ("[]" when empty).
 func encodeList(l []string) string {
@@ -258,6 +315,9 @@ func optTime(t *time.Time) *time.Time {
 	return &u
 }
 
+// ptrTo returns a pointer to a copy of v.
+func ptrTo[T any](v T) *T { return &v }
+
 // fromNullTime reads a time written by nullTime.
 func fromNullTime(t *time.Time) time.Time {
 	if t == nil {
@@ -283,6 +343,8 @@ func toClientRow(c *Client) clientRow {
 		ClientURI:                c.ClientURI,
 		PolicyURI:                c.PolicyURI,
 		TosURI:                   c.TosURI,
+		OfflineIdleLifetime:      int64(c.OfflineIdleLifetime),
+		OfflineAbsoluteLifetime:  int64(c.OfflineAbsoluteLifetime),
 		CreatedAt:                utc(c.CreatedAt),
 		UpdatedAt:                utc(c.UpdatedAt),
 	}
@@ -300,6 +362,8 @@ func (r *clientRow) toClient() (*Client, error) {
 		ClientURI:                r.ClientURI,
 		PolicyURI:                r.PolicyURI,
 		TosURI:                   r.TosURI,
+		OfflineIdleLifetime:      time.Duration(r.OfflineIdleLifetime),
+		OfflineAbsoluteLifetime:  time.Duration(r.OfflineAbsoluteLifetime),
 		CreatedAt:                utc(r.CreatedAt),
 		UpdatedAt:                utc(r.UpdatedAt),
 	}
@@ -399,6 +463,7 @@ func toGrantRow(g *Grant) grantRow {
 		CreatedAt:      utc(g.CreatedAt),
 		RememberUntil:  optTime(g.RememberUntil),
 		RevokedAt:      optTime(g.RevokedAt),
+		LastUsedAt:     optTime(g.LastUsedAt),
 		IPAddress:      g.IPAddress,
 		UserAgent:      g.UserAgent,
 	}
@@ -421,6 +486,7 @@ func (r *grantRow) toGrant() (*Grant, error) {
 		CreatedAt:      utc(r.CreatedAt),
 		RememberUntil:  optTime(r.RememberUntil),
 		RevokedAt:      optTime(r.RevokedAt),
+		LastUsedAt:     optTime(r.LastUsedAt),
 		IPAddress:      r.IPAddress,
 		UserAgent:      r.UserAgent,
 	}, nil
@@ -437,8 +503,10 @@ func toAgreementRow(a *Agreement) agreementRow {
 		StartsAt:   utc(a.StartsAt),
 		ExpiresAt:  optTime(a.ExpiresAt),
 		RecordedBy: a.RecordedBy,
-		CreatedAt:  utc(a.CreatedAt),
-		RevokedAt:  optTime(a.RevokedAt),
+		// Always set, so that false is stored as false (see agreementRow).
+		UserMayRemove: ptrTo(a.UserMayRemove),
+		CreatedAt:     utc(a.CreatedAt),
+		RevokedAt:     optTime(a.RevokedAt),
 	}
 }
 
@@ -457,7 +525,50 @@ func (r *agreementRow) toAgreement() (*Agreement, error) {
 		StartsAt:   utc(r.StartsAt),
 		ExpiresAt:  optTime(r.ExpiresAt),
 		RecordedBy: r.RecordedBy,
-		CreatedAt:  utc(r.CreatedAt),
-		RevokedAt:  optTime(r.RevokedAt),
+		// NULL cannot be stored (NOT NULL); read it as the column default.
+		UserMayRemove: r.UserMayRemove == nil || *r.UserMayRemove,
+		CreatedAt:     utc(r.CreatedAt),
+		RevokedAt:     optTime(r.RevokedAt),
+	}, nil
+}
+
+func toAuditEventRow(e *AuditEvent) auditEventRow {
+	return auditEventRow{
+		Time:        utc(e.Time),
+		Type:        e.Type,
+		Actor:       e.Actor,
+		ActorName:   e.ActorName,
+		Subject:     e.Subject,
+		ClientID:    e.ClientID,
+		Scopes:      encodeList(e.Scopes),
+		Basis:       e.Basis,
+		GrantID:     e.GrantID,
+		AgreementID: e.AgreementID,
+		IPAddress:   e.IPAddress,
+		UserAgent:   e.UserAgent,
+		Detail:      e.Detail,
+	}
+}
+
+func (r *auditEventRow) toAuditEvent() (*AuditEvent, error) {
+	scopes, err := decodeList(r.Scopes)
+	if err != nil {
+		return nil, fmt.Errorf("audit event %d scopes: %w", r.ID, err)
+	}
+	return &AuditEvent{
+		ID:          r.ID,
+		Time:        utc(r.Time),
+		Type:        r.Type,
+		Actor:       r.Actor,
+		ActorName:   r.ActorName,
+		Subject:     r.Subject,
+		ClientID:    r.ClientID,
+		Scopes:      scopes,
+		Basis:       r.Basis,
+		GrantID:     r.GrantID,
+		AgreementID: r.AgreementID,
+		IPAddress:   r.IPAddress,
+		UserAgent:   r.UserAgent,
+		Detail:      r.Detail,
 	}, nil
 }

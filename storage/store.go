@@ -21,7 +21,8 @@ var (
 )
 
 // Store is everything Consentry keeps: fosite's token storage plus our own
-// clients, users, browser-login requests, signing keys and secrets.
+// clients, users, browser-login requests, grants, agreements, the audit log,
+// signing keys and secrets.
 type Store interface {
 	fosite.ClientManager
 	oauth2.CoreStorage
@@ -35,6 +36,9 @@ type Store interface {
 	AuthRequests
 	Grants
 	Agreements
+	RefreshRotation
+	AuditLog
+	GarbageCollector
 	Keys
 	Secrets
 
@@ -51,6 +55,9 @@ type Clients interface {
 	// GetStoredClient returns ErrNotFound for an unknown id.
 	GetStoredClient(ctx context.Context, id string) (*Client, error)
 	ListClients(ctx context.Context) ([]Client, error)
+	// UpdateClient applies fn to the stored client atomically; ErrNotFound if
+	// absent. The id and creation time cannot change.
+	UpdateClient(ctx context.Context, id string, fn func(*Client) error) error
 	// DeleteClient returns ErrNotFound for an unknown id. Tokens issued to the
 	// client, its grants and its agreements are deleted with it.
 	DeleteClient(ctx context.Context, id string) error
@@ -102,6 +109,15 @@ type Grants interface {
 	// refresh tokens made inactive). It returns how many grants it revoked. A
 	// zero at means now.
 	RevokeGrants(ctx context.Context, subject, clientID string, at time.Time) (int, error)
+	// RevokeGrantByRequestID revokes the one grant of that fosite request id
+	// and every token issued under it, like RevokeGrants; ErrNotFound when
+	// there is no such grant. Revoking a revoked grant still revokes tokens
+	// (and keeps the first revocation time). A zero at means now.
+	RevokeGrantByRequestID(ctx context.Context, requestID string, at time.Time) error
+	// TouchGrant records that the grant of requestID was used at `at`
+	// (LastUsedAt); ErrNotFound when there is no such grant. A zero at means
+	// now.
+	TouchGrant(ctx context.Context, requestID string, at time.Time) error
 }
 
 // GrantFilter selects grants; empty fields match everything.
@@ -126,6 +142,13 @@ type Agreements interface {
 	// an already revoked agreement keeps the first revocation time. A zero at
 	// means now.
 	RevokeAgreement(ctx context.Context, id string, at time.Time) error
+	// OptOutOfAgreement records that subject removed the access an all-users
+	// agreement gave; from then on ListAgreements with ForSubject leaves that
+	// agreement out for this subject. ErrNotFound for an unknown agreement.
+	// Opting out again is not an error (the first time is kept). An
+	// agreement with one user is revoked, not opted out of: it is an error
+	// here. A zero at means now.
+	OptOutOfAgreement(ctx context.Context, agreementID, subject string, at time.Time) error
 }
 
 // AgreementFilter selects agreements; empty fields match everything.
@@ -133,9 +156,120 @@ type AgreementFilter struct {
 	ClientID string
 	// Subject matches agreements with exactly this user.
 	Subject string
-	// ForSubject matches agreements with this user or with all users; it is
-	// what the consent policy asks for.
+	// ForSubject matches agreements with this user or with all users, except
+	// all-users agreements the user opted out of; it is what the consent
+	// policy asks for.
 	ForSubject string
+}
+
+// RefreshRotation retires refresh tokens with a retry window: the response
+// that replaced a token is kept, sealed by the caller, for a short time so a
+// client that lost it can get it again instead of being taken for a thief.
+type RefreshRotation interface {
+	// RetireRefreshToken marks the active refresh token with this signature
+	// retired at `at`, keeping successor (an opaque sealed blob, may be nil)
+	// until garbage collection clears it, and removes the access tokens of
+	// its request id. It is a conditional update: when the token is no longer
+	// active (another refresh won the race) it returns an error matching
+	// fosite.ErrInactiveToken and changes nothing; ErrNotFound when unknown.
+	// Within the caller's transaction (ctx from BeginTX) it runs in a
+	// savepoint, so losing the race leaves that transaction usable. A zero at
+	// means now.
+	RetireRefreshToken(ctx context.Context, signature string, at time.Time, successor []byte) error
+	// GetRefreshTokenRetirement returns the state of the refresh token with
+	// this signature, active or not; ErrNotFound when unknown. In the
+	// transaction that lost a RetireRefreshToken race it sees the winner's
+	// committed successor.
+	GetRefreshTokenRetirement(ctx context.Context, signature string) (*Retirement, error)
+}
+
+// Retirement is what is known of a refresh token beyond fosite's view.
+type Retirement struct {
+	RequestID string
+	ClientID  string
+	Active    bool
+	// RetiredAt is when the token was rotated out; nil while active or when it
+	// was revoked rather than rotated.
+	RetiredAt *time.Time
+	// Successor is the sealed response that replaced it, until collected.
+	Successor []byte
+}
+
+// AuditLog is an append-only record of consent and token events. There is no
+// way to change or delete an event through this interface.
+type AuditLog interface {
+	// AppendAuditEvent stores e, inside the caller's transaction when ctx
+	// carries one. ID and, when zero, Time are set by the store. Type is
+	// required.
+	AppendAuditEvent(ctx context.Context, e *AuditEvent) error
+	// ListAuditEvents returns matching events, oldest first.
+	ListAuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+}
+
+// AuditFilter selects audit events; empty fields match everything.
+type AuditFilter struct {
+	Subject  string
+	ClientID string
+	// Since leaves out events before it; an event at Since is included.
+	Since time.Time
+	// Limit caps the number of events; 0 means no limit.
+	Limit int
+}
+
+// Audit event types.
+const (
+	EventConsentGiven         = "consent_given"
+	EventConsentDenied        = "consent_denied"
+	EventRememberedConsent    = "remembered_consent_used"
+	EventAgreementUsed        = "agreement_used"
+	EventGrantRevoked         = "grant_revoked"
+	EventRefreshReuse         = "refresh_token_reuse_detected"
+	EventAgreementCreated     = "agreement_created"
+	EventAgreementRevoked     = "agreement_revoked"
+	EventAgreementRemovedUser = "agreement_removed_by_user"
+)
+
+// Actors of audit events besides a user's subject.
+const (
+	ActorAdmin          = "admin"
+	ActorUser           = "user"
+	ActorReuseDetection = "reuse_detection"
+	ActorSystem         = "system"
+)
+
+// AuditEvent is one entry of the audit log. It never holds a token, a code
+// or a secret.
+type AuditEvent struct {
+	ID   int64
+	Time time.Time
+	Type string
+	// Actor is ActorUser, ActorAdmin (with the admin's name in ActorName),
+	// ActorReuseDetection or ActorSystem.
+	Actor       string
+	ActorName   string
+	Subject     string
+	ClientID    string
+	Scopes      []string
+	Basis       string
+	GrantID     string
+	AgreementID string
+	IPAddress   string
+	UserAgent   string
+	// Detail is a short human-readable note, never containing secrets.
+	Detail string
+}
+
+// GarbageCollector deletes what has expired, in bounded batches.
+type GarbageCollector interface {
+	// CollectGarbage deletes at most batch rows from each kind of expired data
+	// (authorization codes, access and refresh tokens, PKCE and OpenID
+	// Connect sessions whose expiry is before now; pending authorization
+	// requests past their expiry; client assertion JTIs past expiry) and
+	// clears the sealed successors of refresh tokens retired before
+	// successorsBefore. Rows that have not expired are never touched; the
+	// audit log is never touched. It returns how many rows it deleted or
+	// cleared; the caller repeats until that is 0. batch must be at least 1.
+	CollectGarbage(ctx context.Context, now, successorsBefore time.Time, batch int) (int, error)
 }
 
 // Keys stores the provider's signing keys.
@@ -175,8 +309,12 @@ type Client struct {
 	ClientURI                string
 	PolicyURI                string
 	TosURI                   string
-	CreatedAt                time.Time
-	UpdatedAt                time.Time
+	// OfflineIdleLifetime and OfflineAbsoluteLifetime override the
+	// deployment's offline-token lifetimes for this client; 0 keeps them.
+	OfflineIdleLifetime     time.Duration
+	OfflineAbsoluteLifetime time.Duration
+	CreatedAt               time.Time
+	UpdatedAt               time.Time
 }
 
 // User is a person who signs in at the provider.
@@ -252,8 +390,10 @@ type Grant struct {
 	// RememberUntil is set when the user asked to remember the decision.
 	RememberUntil *time.Time
 	RevokedAt     *time.Time
-	IPAddress     string
-	UserAgent     string
+	// LastUsedAt is the last refresh under this grant.
+	LastUsedAt *time.Time
+	IPAddress  string
+	UserAgent  string
 }
 
 // Agreement is a standing agreement between a client and one user or all
@@ -272,6 +412,10 @@ type Agreement struct {
 	ExpiresAt *time.Time
 	// RecordedBy is who recorded it.
 	RecordedBy string
-	CreatedAt  time.Time
-	RevokedAt  *time.Time
+	// UserMayRemove lets the user remove the access it gives from the
+	// "connected apps" page. RecordAgreement sets it to true unless told
+	// otherwise; the store keeps whatever it is given.
+	UserMayRemove bool
+	CreatedAt     time.Time
+	RevokedAt     *time.Time
 }

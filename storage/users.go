@@ -100,8 +100,9 @@ func (s *GormStore) UpdateUser(ctx context.Context, subject string, fn func(*Use
 }
 
 // DeleteUser deletes the user, the tokens issued for them, their pending
-// authorization requests, grants and per-user agreements; ErrNotFound for an
-// unknown subject.
+// authorization requests, grants, per-user agreements and opt-outs of
+// all-users agreements; ErrNotFound for an unknown subject. The audit log
+// keeps its events.
 func (s *GormStore) DeleteUser(ctx context.Context, subject string) error {
 	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		res := tx.Where("subject = ?", subject).Delete(&userRow{})
@@ -117,9 +118,14 @@ func (s *GormStore) DeleteUser(ctx context.Context, subject string) error {
 		if err := tx.Where("subject = ?", subject).Delete(&grantRow{}).Error; err != nil {
 			return fmt.Errorf("delete grants: %w", err)
 		}
-		// All-users agreements have no subject and stay.
+		// All-users agreements have no subject and stay; the user's opt-outs
+		// of them go, so that the subject, were it ever registered again,
+		// would not inherit them.
 		if err := tx.Where("subject = ? AND all_users = ?", subject, false).Delete(&agreementRow{}).Error; err != nil {
 			return fmt.Errorf("delete agreements: %w", err)
+		}
+		if err := tx.Where("subject = ?", subject).Delete(&agreementOptOutRow{}).Error; err != nil {
+			return fmt.Errorf("delete agreement opt-outs: %w", err)
 		}
 		return deleteTokensWhere(tx, "subject = ?", subject)
 	})

@@ -19,7 +19,7 @@ var defaults embed.FS
 
 // Pages are the templates every deployment must have. Each page defines
 // "title" and "content" and is rendered inside layout.html.
-var Pages = []string{"login.html", "consent.html", "error.html", "logout.html", "index.html", "demo.html", "demo_result.html"}
+var Pages = []string{"login.html", "consent.html", "error.html", "logout.html", "index.html", "demo.html", "demo_result.html", "account_apps.html"}
 
 // Set is the parsed set of pages.
 type Set struct {

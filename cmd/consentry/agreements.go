@@ -28,7 +28,12 @@ records one, and 'consentry agreements revoke' ends it.
 
 Every scope must be registered for the client: an agreement never gives more
 than the client may ask for. Times are RFC 3339, e.g. 2026-12-31T23:59:59Z.
---recorded-by defaults to the name of the operating-system user.
+--recorded-by defaults to the name of the operating-system user; it is
+written to the audit log with the new agreement.
+
+Users may remove the access an agreement gives from their connected-apps
+page unless --user-may-remove=false is given (for access the relationship
+requires, for example a managed device).
 
 Example (a company's own mobile app):
   consentry agreements create --client com.example.app --all-users \
@@ -41,7 +46,9 @@ those with that user and those with all users.`
 
 const agreementsRevokeHelp = `
 Revoke a standing agreement. Requests are no longer granted under it, and
-refresh tokens granted under it are refused at their next use.`
+refresh tokens granted under it are refused at their next use. The
+revocation is written to the audit log under --revoked-by, which defaults to
+the name of the operating-system user.`
 
 func runAgreementsCreate(ctx context.Context, e *env, c *command, args []string) (err error) {
 	fs, g := c.newFlagSet(e)
@@ -55,6 +62,7 @@ func runAgreementsCreate(ctx context.Context, e *env, c *command, args []string)
 	starts := fs.String("starts", "", "`TIME` the agreement takes effect, RFC 3339 (default: now)")
 	expires := fs.String("expires", "", "`TIME` the agreement ends, RFC 3339 (default: no end)")
 	fs.StringVar(&spec.RecordedBy, "recorded-by", "", "`NAME` of who records the agreement (default: the operating-system user)")
+	userMayRemove := fs.Bool("user-may-remove", true, "let users remove the access from their connected-apps page;\n--user-may-remove=false forbids it")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if _, err := c.parseN(e, fs, args); err != nil {
 		return err
@@ -72,6 +80,7 @@ func runAgreementsCreate(ctx context.Context, e *env, c *command, args []string)
 		return usagef("--reference is required: name the contract or policy the agreement rests on")
 	}
 	spec.Scopes = scopes
+	spec.UserMayRemove = userMayRemove
 	if *starts != "" {
 		if spec.StartsAt, err = parseTimeFlag("--starts", *starts); err != nil {
 			return err
@@ -111,6 +120,19 @@ func runAgreementsCreate(ctx context.Context, e *env, c *command, args []string)
 	}
 	fmt.Fprintf(e.stdout, "recorded agreement %s\n", a.ID)
 	return printAgreement(e.stdout, v)
+}
+
+// adminName is the name of the administrator acting: given, when not empty,
+// else the operating-system user. doing and flag complete the message when
+// neither is known.
+func (e *env) adminName(given, doing, flag string) (string, error) {
+	if given != "" {
+		return given, nil // a blank name is refused by the provider
+	}
+	if name := e.osUsername(); name != "" {
+		return name, nil
+	}
+	return "", usagef("cannot tell who is %s: give %s NAME", doing, flag)
 }
 
 // osUsername names the operating-system user, falling back to $USER; it is
@@ -169,17 +191,28 @@ type agreementView struct {
 	StartsAt   time.Time  `json:"starts_at"`
 	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
 	RecordedBy string     `json:"recorded_by"`
-	CreatedAt  time.Time  `json:"created_at"`
-	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
-	Status     string     `json:"status"`
+	// UserMayRemove tells whether users may remove the access from their
+	// connected-apps page.
+	UserMayRemove bool       `json:"user_may_remove"`
+	CreatedAt     time.Time  `json:"created_at"`
+	RevokedAt     *time.Time `json:"revoked_at,omitempty"`
+	Status        string     `json:"status"`
 }
 
 func viewAgreement(a storage.Agreement, username string, now time.Time) agreementView {
 	return agreementView{
 		ID: a.ID, ClientID: a.ClientID, AllUsers: a.AllUsers, Subject: a.Subject, Username: username,
 		Scope: strings.Join(a.Scopes, " "), Reference: a.Reference, StartsAt: a.StartsAt, ExpiresAt: a.ExpiresAt,
-		RecordedBy: a.RecordedBy, CreatedAt: a.CreatedAt, RevokedAt: a.RevokedAt, Status: agreementStatus(a, now),
+		RecordedBy: a.RecordedBy, UserMayRemove: a.UserMayRemove, CreatedAt: a.CreatedAt, RevokedAt: a.RevokedAt,
+		Status: agreementStatus(a, now),
 	}
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 // who says whom the agreement is with.
@@ -204,6 +237,7 @@ func printAgreement(w io.Writer, v agreementView) error {
 	row("starts", fmtTime(v.StartsAt))
 	row("expires", fmtOptionalTime(v.ExpiresAt, "never"))
 	row("recorded by", v.RecordedBy)
+	row("user may remove", yesNo(v.UserMayRemove))
 	if v.RevokedAt != nil {
 		row("revoked", fmtTime(*v.RevokedAt))
 	}
@@ -269,17 +303,22 @@ func runAgreementsList(ctx context.Context, e *env, c *command, args []string) (
 		return nil
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tCLIENT\tUSER\tSCOPE\tREFERENCE\tSTARTS\tEXPIRES\tRECORDED BY\tSTATUS")
+	fmt.Fprintln(tw, "ID\tCLIENT\tUSER\tSCOPE\tREFERENCE\tSTARTS\tEXPIRES\tRECORDED BY\tUSER MAY REMOVE\tSTATUS")
 	for _, v := range views {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.ClientID, v.who(), v.Scope, v.Reference,
-			fmtTime(v.StartsAt), fmtOptionalTime(v.ExpiresAt, "never"), v.RecordedBy, v.Status)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.ClientID, v.who(), v.Scope, v.Reference,
+			fmtTime(v.StartsAt), fmtOptionalTime(v.ExpiresAt, "never"), v.RecordedBy, yesNo(v.UserMayRemove), v.Status)
 	}
 	return tw.Flush()
 }
 
 func runAgreementsRevoke(ctx context.Context, e *env, c *command, args []string) (err error) {
 	fs, g := c.newFlagSet(e)
+	revokedBy := fs.String("revoked-by", "", "`NAME` of who revokes the agreement, for the audit log (default: the operating-system user)")
 	pos, err := c.parseN(e, fs, args)
+	if err != nil {
+		return err
+	}
+	admin, err := e.adminName(*revokedBy, "revoking the agreement", "--revoked-by")
 	if err != nil {
 		return err
 	}
@@ -301,7 +340,7 @@ func runAgreementsRevoke(ctx context.Context, e *env, c *command, args []string)
 		fmt.Fprintf(e.stdout, "agreement %s was already revoked at %s\n", id, fmtTime(*a.RevokedAt))
 		return nil
 	}
-	if err := provider.RevokeAgreement(ctx, st, id, time.Now()); err != nil {
+	if err := provider.RevokeAgreement(ctx, st, id, admin, time.Now()); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "revoked agreement %s: client %s no longer gets access under it, and refresh tokens granted under it are refused\n", id, a.ClientID)

@@ -34,6 +34,10 @@ type command struct {
 	summary string
 	help    string // longer description shown by `consentry help NAME`
 	run     func(ctx context.Context, e *env, c *command, args []string) error
+	// ownFlags names global flags the command defines itself with another
+	// meaning: after the command they are the command's, and before it they
+	// are refused as ambiguous.
+	ownFlags []string
 }
 
 func commands() []*command {
@@ -46,7 +50,7 @@ func commands() []*command {
 		{name: "users disable", args: "USERNAME", summary: "stop a user from signing in and end their offline access", run: runUsersDisable},
 		{name: "users enable", args: "USERNAME", summary: "let a disabled user sign in again", run: runUsersEnable},
 		{name: "users delete", args: "USERNAME", summary: "delete a user and the tokens issued for them", run: runUsersDelete},
-		{name: "clients create", summary: "register a client", help: clientsCreateHelp, run: runClientsCreate},
+		{name: "clients create", summary: "register a client", help: clientsCreateHelp, run: runClientsCreate, ownFlags: clientLifetimeFlags},
 		{name: "clients list", summary: "list clients", run: runClientsList},
 		{name: "clients get", args: "ID", summary: "show a client (never its secret)", run: runClientsGet},
 		{name: "clients delete", args: "ID", summary: "delete a client and the tokens issued to it", run: runClientsDelete},
@@ -55,6 +59,8 @@ func commands() []*command {
 		{name: "agreements revoke", args: "ID", summary: "revoke a standing agreement", help: agreementsRevokeHelp, run: runAgreementsRevoke},
 		{name: "consents list", summary: "list what a user allowed clients", help: consentsListHelp, run: runConsentsList},
 		{name: "consents revoke", summary: "revoke a user's consents to a client and the tokens issued under them", help: consentsRevokeHelp, run: runConsentsRevoke},
+		{name: "audit list", summary: "list consent, agreement and token events", help: auditListHelp, run: runAuditList},
+		{name: "gc", summary: "delete expired codes, tokens and requests now", help: gcHelp, run: runGC},
 	}
 }
 
@@ -120,6 +126,16 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 	c, n, err := lookup(rest)
 	if err != nil {
 		return err
+	}
+	var ambiguous []string
+	top.Visit(func(f *flag.Flag) {
+		if slices.Contains(c.ownFlags, f.Name) {
+			ambiguous = append(ambiguous, "--"+f.Name)
+		}
+	})
+	if len(ambiguous) > 0 {
+		return usagef("%s before '%s' is ambiguous: the command has its own flag of that name, which goes after it (see 'consentry help %s')",
+			strings.Join(ambiguous, " and "), c.name, c.name)
 	}
 	return c.run(ctx, e, c, append(globalArgs, rest[n:]...))
 }
@@ -227,7 +243,16 @@ func (c *command) newFlagSet(e *env) (*flag.FlagSet, *globalFlags) {
 	fs := flag.NewFlagSet("consentry "+c.name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	fs.Usage = func() {} // parse prints usage itself, on stdout for -h
+	if len(c.ownFlags) > 0 {
+		return fs, addGlobalFlagsExcept(fs, c.ownFlags)
+	}
 	return fs, addGlobalFlags(fs)
+}
+
+// isOwnFlag reports whether the flag name is the command's own rather than
+// a global one.
+func (c *command) isOwnFlag(name string) bool {
+	return !isGlobalFlag(name) || slices.Contains(c.ownFlags, name)
 }
 
 // parse parses args and returns the positional arguments. Flags may follow
@@ -280,10 +305,10 @@ func (c *command) printUsage(w io.Writer, fs *flag.FlagSet) {
 		fmt.Fprintf(w, "%s%s.\n", strings.ToUpper(c.summary[:1]), c.summary[1:])
 	}
 	var own bool
-	fs.VisitAll(func(f *flag.Flag) { own = own || !isGlobalFlag(f.Name) })
+	fs.VisitAll(func(f *flag.Flag) { own = own || c.isOwnFlag(f.Name) })
 	if own {
 		fmt.Fprintln(w, "\nFlags:")
-		printFlags(w, fs, func(name string) bool { return !isGlobalFlag(name) })
+		printFlags(w, fs, c.isOwnFlag)
 	}
 	fmt.Fprintln(w, "\nGlobal flags: see 'consentry help'.")
 }

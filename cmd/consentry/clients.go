@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -25,6 +27,12 @@ Defaults: name = id; grant type authorization_code; response type code;
 scope "openid"; ID token algorithm RS256; token endpoint auth method
 client_secret_basic (none for public clients).
 
+--offline-idle-lifetime and --offline-absolute-lifetime give a client with
+offline_access its own offline-token lifetimes instead of the deployment's
+(offline_access.idle_lifetime and offline_access.absolute_lifetime). Each is
+at least 1m, the idle one at most the absolute one; 0 keeps the deployment's.
+After this command they set the client's lifetimes, not the deployment's.
+
 Redirect URIs must be absolute, without fragment, and use https, http on
 127.0.0.1, [::1] or localhost, or (public clients only) a private-use scheme
 such as com.example.app:/callback. They are matched exactly.
@@ -34,6 +42,10 @@ Example:
       --redirect-uri https://app.example.com/callback \
       --scope "openid profile email offline_access" \
       --grant-type authorization_code --grant-type refresh_token`
+
+// clientLifetimeFlags are the flags of clients create that share their names
+// with the deployment settings: after the command they are the client's.
+var clientLifetimeFlags = []string{"offline-idle-lifetime", "offline-absolute-lifetime"}
 
 func runClientsCreate(ctx context.Context, e *env, c *command, args []string) (err error) {
 	fs, g := c.newFlagSet(e)
@@ -53,12 +65,30 @@ func runClientsCreate(ctx context.Context, e *env, c *command, args []string) (e
 	fs.StringVar(&spec.TosURI, "tos-uri", "", "`URL` of the client's terms of service")
 	fs.StringVar(&spec.IDTokenSignedResponseAlg, "id-token-alg", "", "ID token signing `ALG`: RS256 or ES256 (default RS256)")
 	fs.StringVar(&spec.TokenEndpointAuthMethod, "token-endpoint-auth-method", "", "`METHOD`: client_secret_basic, client_secret_post or none\n(default client_secret_basic; none for public clients)")
+	idle := fs.String("offline-idle-lifetime", "", "`DURATION` after which this client's unused offline access ends, at least 1m\n(default: the deployment's offline idle lifetime; needs scope offline_access)")
+	absolute := fs.String("offline-absolute-lifetime", "", "`DURATION` after the grant at which this client's offline access ends,\nat least 1m and not shorter than the idle lifetime\n(default: the deployment's offline absolute lifetime; needs scope offline_access)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if _, err := c.parseN(e, fs, args); err != nil {
 		return err
 	}
 	if spec.ID == "" {
 		return usagef("--id is required")
+	}
+	for _, l := range []struct {
+		flag, value string
+		dst         *time.Duration
+	}{
+		{"--offline-idle-lifetime", *idle, &spec.OfflineIdleLifetime},
+		{"--offline-absolute-lifetime", *absolute, &spec.OfflineAbsoluteLifetime},
+	} {
+		if l.value == "" {
+			continue
+		}
+		d, err := parseDuration(l.flag, l.value)
+		if err != nil {
+			return err
+		}
+		*l.dst = d.Std()
 	}
 	if spec.Public && spec.Secret != "" {
 		return usagef("--secret and --public exclude each other: a public client has no secret")
@@ -118,21 +148,25 @@ func printCreatedClient(e *env, client *storage.Client, secret string, asJSON bo
 // clientView is what the CLI shows of a client, with the field names of
 // RFC 7591. It has no field for the secret or its hash.
 type clientView struct {
-	ID                       string    `json:"client_id"`
-	Name                     string    `json:"client_name"`
-	Public                   bool      `json:"public"`
-	TokenEndpointAuthMethod  string    `json:"token_endpoint_auth_method"`
-	RedirectURIs             []string  `json:"redirect_uris"`
-	GrantTypes               []string  `json:"grant_types"`
-	ResponseTypes            []string  `json:"response_types"`
-	Scope                    string    `json:"scope"`
-	IDTokenSignedResponseAlg string    `json:"id_token_signed_response_alg"`
-	LogoURI                  string    `json:"logo_uri,omitempty"`
-	ClientURI                string    `json:"client_uri,omitempty"`
-	PolicyURI                string    `json:"policy_uri,omitempty"`
-	TosURI                   string    `json:"tos_uri,omitempty"`
-	CreatedAt                time.Time `json:"created_at"`
-	UpdatedAt                time.Time `json:"updated_at"`
+	ID                       string   `json:"client_id"`
+	Name                     string   `json:"client_name"`
+	Public                   bool     `json:"public"`
+	TokenEndpointAuthMethod  string   `json:"token_endpoint_auth_method"`
+	RedirectURIs             []string `json:"redirect_uris"`
+	GrantTypes               []string `json:"grant_types"`
+	ResponseTypes            []string `json:"response_types"`
+	Scope                    string   `json:"scope"`
+	IDTokenSignedResponseAlg string   `json:"id_token_signed_response_alg"`
+	LogoURI                  string   `json:"logo_uri,omitempty"`
+	ClientURI                string   `json:"client_uri,omitempty"`
+	PolicyURI                string   `json:"policy_uri,omitempty"`
+	TosURI                   string   `json:"tos_uri,omitempty"`
+	// OfflineIdleLifetime and OfflineAbsoluteLifetime are Go durations
+	// ("720h"); absent when the client uses the deployment's.
+	OfflineIdleLifetime     string    `json:"offline_idle_lifetime,omitempty"`
+	OfflineAbsoluteLifetime string    `json:"offline_absolute_lifetime,omitempty"`
+	CreatedAt               time.Time `json:"created_at"`
+	UpdatedAt               time.Time `json:"updated_at"`
 }
 
 func viewClient(c storage.Client) clientView {
@@ -156,9 +190,33 @@ func viewClient(c storage.Client) clientView {
 		ClientURI:                c.ClientURI,
 		PolicyURI:                c.PolicyURI,
 		TosURI:                   c.TosURI,
+		OfflineIdleLifetime:      lifetime(c.OfflineIdleLifetime),
+		OfflineAbsoluteLifetime:  lifetime(c.OfflineAbsoluteLifetime),
 		CreatedAt:                c.CreatedAt,
 		UpdatedAt:                c.UpdatedAt,
 	}
+}
+
+// lifetime writes a per-client lifetime; "" for the deployment's.
+func lifetime(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return provider.FormatDuration(d)
+}
+
+// hasOfflineAccess reports whether the client may ask for offline_access.
+func (c clientView) hasOfflineAccess() bool {
+	return slices.Contains(strings.Fields(c.Scope), "offline_access")
+}
+
+// offlineLifetimes is the IDLE/ABSOLUTE column of the client list: "-" for a
+// client without offline access, "default" for the deployment's lifetime.
+func (c clientView) offlineLifetimes() string {
+	if !c.hasOfflineAccess() {
+		return "-"
+	}
+	return cmp.Or(c.OfflineIdleLifetime, "default") + "/" + cmp.Or(c.OfflineAbsoluteLifetime, "default")
 }
 
 func clientType(public bool) string {
@@ -180,6 +238,11 @@ func printClient(w io.Writer, c clientView) error {
 	row("response_types", orDash(strings.Join(c.ResponseTypes, ", ")))
 	row("scope", c.Scope)
 	row("id_token_signed_response_alg", c.IDTokenSignedResponseAlg)
+	if c.hasOfflineAccess() {
+		const deployment = "deployment default"
+		row("offline_idle_lifetime", cmp.Or(c.OfflineIdleLifetime, deployment))
+		row("offline_absolute_lifetime", cmp.Or(c.OfflineAbsoluteLifetime, deployment))
+	}
 	for _, u := range []struct{ k, v string }{
 		{"logo_uri", c.LogoURI}, {"client_uri", c.ClientURI}, {"policy_uri", c.PolicyURI}, {"tos_uri", c.TosURI},
 	} {
@@ -219,9 +282,9 @@ func runClientsList(ctx context.Context, e *env, c *command, args []string) (err
 		return nil
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tTYPE\tGRANT TYPES\tSCOPE")
+	fmt.Fprintln(tw, "ID\tNAME\tTYPE\tGRANT TYPES\tSCOPE\tOFFLINE IDLE/ABSOLUTE")
 	for _, v := range views {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.ID, v.Name, clientType(v.Public), strings.Join(v.GrantTypes, ","), v.Scope)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.Name, clientType(v.Public), strings.Join(v.GrantTypes, ","), v.Scope, v.offlineLifetimes())
 	}
 	return tw.Flush()
 }

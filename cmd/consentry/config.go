@@ -6,6 +6,7 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,11 +21,18 @@ type globalFlags struct {
 	demo                                                  bool
 	logFormat, logLevel                                   string
 	offlineWithoutPromptConsent, rememberConsentFor       string
+	offlineIdleLifetime, offlineAbsoluteLifetime          string
+	refreshRetryWindow, gcInterval                        string
+	// omitted names the global flags the command defines for itself
+	// (command.ownFlags): setting them on its command line does not touch
+	// the configuration.
+	omitted []string
 }
 
 var globalFlagNames = []string{
 	"config", "dsn", "issuer", "listen", "secrets-key", "templates-dir", "demo", "log-format", "log-level",
 	"offline-access-without-prompt-consent", "remember-consent-for",
+	"offline-idle-lifetime", "offline-absolute-lifetime", "refresh-retry-window", "gc-interval",
 }
 
 func isGlobalFlag(name string) bool {
@@ -52,6 +60,24 @@ func addGlobalFlags(fs *flag.FlagSet) *globalFlags {
 	fs.StringVar(&g.logLevel, "log-level", "", "log `LEVEL`: debug, info, warn or error (env CONSENTRY_LOG_LEVEL;\ndefault info for serve, warn otherwise)")
 	fs.StringVar(&g.offlineWithoutPromptConsent, "offline-access-without-prompt-consent", "", "`POLICY` for offline_access requested without prompt=consent and without\na standing agreement: ignore (no refresh token), prompt (show the consent\nscreen) or reject (error consent_required)\n(env CONSENTRY_OFFLINE_ACCESS_WITHOUT_PROMPT_CONSENT; default ignore)")
 	fs.StringVar(&g.rememberConsentFor, "remember-consent-for", "", "`DURATION` a remembered consent covers later requests, never offline_access\n(env CONSENTRY_REMEMBER_CONSENT_FOR; default 720h)")
+	fs.StringVar(&g.offlineIdleLifetime, "offline-idle-lifetime", "", "`DURATION` after which offline access that was not used ends\n(env CONSENTRY_OFFLINE_IDLE_LIFETIME; default 720h)")
+	fs.StringVar(&g.offlineAbsoluteLifetime, "offline-absolute-lifetime", "", "`DURATION` after the grant at which offline access ends, however often used\n(env CONSENTRY_OFFLINE_ABSOLUTE_LIFETIME; default 8760h)")
+	fs.StringVar(&g.refreshRetryWindow, "refresh-retry-window", "", "`DURATION` after a refresh during which the same refresh token gets the same\nanswer again instead of counting as reuse; 0 turns it off, at most 1m\n(env CONSENTRY_REFRESH_RETRY_WINDOW; default 10s)")
+	fs.StringVar(&g.gcInterval, "gc-interval", "", "`DURATION` between deletions of expired codes, tokens and requests by serve\n(env CONSENTRY_GC_INTERVAL; default 1h)")
+	return g
+}
+
+// addGlobalFlagsExcept is addGlobalFlags for a command that defines the
+// flags named in own itself: those global flags are left out of fs.
+func addGlobalFlagsExcept(fs *flag.FlagSet, own []string) *globalFlags {
+	all := flag.NewFlagSet("", flag.ContinueOnError)
+	g := addGlobalFlags(all)
+	g.omitted = own
+	all.VisitAll(func(f *flag.Flag) {
+		if !slices.Contains(own, f.Name) {
+			fs.Var(f.Value, f.Name, f.Usage)
+		}
+	})
 	return g
 }
 
@@ -69,7 +95,7 @@ type settings struct {
 // flags actually given on the command line (fs.Visit) override.
 func loadSettings(fs *flag.FlagSet, g *globalFlags, getenv func(string) string) (settings, error) {
 	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = !slices.Contains(g.omitted, f.Name) })
 
 	s := settings{cfg: provider.DefaultConfig(), logFormat: "text"}
 	cfg := &s.cfg
@@ -120,12 +146,25 @@ func loadSettings(fs *flag.FlagSet, g *globalFlags, getenv func(string) string) 
 		}
 		cfg.Demo = b
 	}
-	if val := getenv("CONSENTRY_REMEMBER_CONSENT_FOR"); val != "" {
-		d, err := parseDuration("CONSENTRY_REMEMBER_CONSENT_FOR", val)
-		if err != nil {
-			return s, err
+	durations := []struct {
+		env, flag string
+		flagValue *string
+		dst       *provider.Duration
+	}{
+		{"CONSENTRY_REMEMBER_CONSENT_FOR", "remember-consent-for", &g.rememberConsentFor, &cfg.RememberConsentFor},
+		{"CONSENTRY_OFFLINE_IDLE_LIFETIME", "offline-idle-lifetime", &g.offlineIdleLifetime, &cfg.OfflineAccess.IdleLifetime},
+		{"CONSENTRY_OFFLINE_ABSOLUTE_LIFETIME", "offline-absolute-lifetime", &g.offlineAbsoluteLifetime, &cfg.OfflineAccess.AbsoluteLifetime},
+		{"CONSENTRY_REFRESH_RETRY_WINDOW", "refresh-retry-window", &g.refreshRetryWindow, &cfg.OfflineAccess.RetryWindow},
+		{"CONSENTRY_GC_INTERVAL", "gc-interval", &g.gcInterval, &cfg.GCInterval},
+	}
+	for _, v := range durations {
+		if val := getenv(v.env); val != "" {
+			d, err := parseDuration(v.env, val)
+			if err != nil {
+				return s, err
+			}
+			*v.dst = d
 		}
-		cfg.RememberConsentFor = d
 	}
 
 	for name, apply := range map[string]func(){
@@ -145,12 +184,14 @@ func loadSettings(fs *flag.FlagSet, g *globalFlags, getenv func(string) string) 
 			apply()
 		}
 	}
-	if set["remember-consent-for"] {
-		d, err := parseDuration("--remember-consent-for", g.rememberConsentFor)
-		if err != nil {
-			return s, err
+	for _, v := range durations {
+		if set[v.flag] {
+			d, err := parseDuration("--"+v.flag, *v.flagValue)
+			if err != nil {
+				return s, err
+			}
+			*v.dst = d
 		}
-		cfg.RememberConsentFor = d
 	}
 
 	if !issuerSet && listenSet {

@@ -198,11 +198,66 @@ remember_consent_for: 48h
 	}
 }
 
+func TestConfigPrecedenceOfOfflineLifetimesAndGC(t *testing.T) {
+	file := writeFile(t, "lifetimes.yaml", `
+offline_access:
+  idle_lifetime: 240h
+  absolute_lifetime: 2160h
+  retry_window: 30s
+gc_interval: 2h
+`)
+	partial := writeFile(t, "partial.yaml", "offline_access:\n  retry_window: 5s\n")
+	allEnv := map[string]string{
+		"CONSENTRY_OFFLINE_IDLE_LIFETIME": "168h", "CONSENTRY_OFFLINE_ABSOLUTE_LIFETIME": "4320h",
+		"CONSENTRY_REFRESH_RETRY_WINDOW": "20s", "CONSENTRY_GC_INTERVAL": "30m",
+	}
+	d := func(v time.Duration) provider.Duration { return provider.Duration(v) }
+	tests := []struct {
+		name                            string
+		args                            []string
+		env                             map[string]string
+		idle, absolute, retry, interval time.Duration
+	}{
+		{name: "defaults", idle: 720 * time.Hour, absolute: 8760 * time.Hour, retry: 10 * time.Second, interval: time.Hour},
+		{name: "file over defaults", args: []string{"--config", file}, idle: 240 * time.Hour, absolute: 2160 * time.Hour, retry: 30 * time.Second, interval: 2 * time.Hour},
+		{name: "environment over file", args: []string{"--config", file}, env: allEnv, idle: 168 * time.Hour, absolute: 4320 * time.Hour, retry: 20 * time.Second, interval: 30 * time.Minute},
+		{
+			name: "flags over environment",
+			args: []string{"--config", file, "--offline-idle-lifetime", "48h", "--offline-absolute-lifetime", "96h", "--refresh-retry-window", "0", "--gc-interval", "15m"},
+			env:  allEnv,
+			idle: 48 * time.Hour, absolute: 96 * time.Hour, retry: 0, interval: 15 * time.Minute,
+		},
+		{
+			name: "unset flags do not override",
+			args: []string{"--config", partial, "--gc-interval", "5m"},
+			env:  map[string]string{"CONSENTRY_OFFLINE_IDLE_LIFETIME": "1h"},
+			idle: time.Hour, absolute: 8760 * time.Hour, retry: 5 * time.Second, interval: 5 * time.Minute,
+		},
+		{name: "retry window off by environment", env: map[string]string{"CONSENTRY_REFRESH_RETRY_WINDOW": "0s"}, idle: 720 * time.Hour, absolute: 8760 * time.Hour, interval: time.Hour},
+		{name: "retry window of one minute", args: []string{"--refresh-retry-window", "1m"}, idle: 720 * time.Hour, absolute: 8760 * time.Hour, retry: time.Minute, interval: time.Hour},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := settingsFor(t, tt.args, tt.env)
+			if err != nil {
+				t.Fatalf("loadSettings: %v", err)
+			}
+			want := provider.DefaultConfig()
+			want.OfflineAccess.IdleLifetime, want.OfflineAccess.AbsoluteLifetime = d(tt.idle), d(tt.absolute)
+			want.OfflineAccess.RetryWindow, want.GCInterval = d(tt.retry), d(tt.interval)
+			if s.cfg != want {
+				t.Errorf("config\n got %+v\nwant %+v", s.cfg, want)
+			}
+		})
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	unknownKey := writeFile(t, "unknown.yaml", "dsn: sqlite://x.db\nissuer_url: https://id.example.com\n")
 	badDuration := writeFile(t, "duration.yaml", "access_token_lifespan: soon\n")
 	badPolicy := writeFile(t, "policy.yaml", "offline_access:\n  without_prompt_consent: always\n")
 	unknownOfflineKey := writeFile(t, "offline-key.yaml", "offline_access:\n  without_consent: ignore\n")
+	removedKey := writeFile(t, "removed.yaml", "refresh_token_lifespan: 2160h\n")
 	tests := []struct {
 		name    string
 		args    []string
@@ -225,6 +280,16 @@ func TestConfigErrors(t *testing.T) {
 		{name: "bad remember-consent-for flag", args: []string{"--remember-consent-for", "a month"}, wantErr: `--remember-consent-for="a month": want a duration`},
 		{name: "bad CONSENTRY_REMEMBER_CONSENT_FOR", env: map[string]string{"CONSENTRY_REMEMBER_CONSENT_FOR": "30d"}, wantErr: "CONSENTRY_REMEMBER_CONSENT_FOR"},
 		{name: "zero remember-consent-for", args: []string{"--remember-consent-for", "0s"}, wantErr: "remember_consent_for: must be positive"},
+		{name: "bad offline-idle-lifetime flag", args: []string{"--offline-idle-lifetime", "30d"}, wantErr: `--offline-idle-lifetime="30d": want a duration`},
+		{name: "bad CONSENTRY_OFFLINE_ABSOLUTE_LIFETIME", env: map[string]string{"CONSENTRY_OFFLINE_ABSOLUTE_LIFETIME": "1y"}, wantErr: `CONSENTRY_OFFLINE_ABSOLUTE_LIFETIME="1y"`},
+		{name: "bad CONSENTRY_REFRESH_RETRY_WINDOW", env: map[string]string{"CONSENTRY_REFRESH_RETRY_WINDOW": "ten"}, wantErr: "CONSENTRY_REFRESH_RETRY_WINDOW"},
+		{name: "bad gc-interval flag", args: []string{"--gc-interval", "hourly"}, wantErr: `--gc-interval="hourly"`},
+		{name: "zero offline idle lifetime", args: []string{"--offline-idle-lifetime", "0s"}, wantErr: "offline_access.idle_lifetime: must be positive"},
+		{name: "negative offline absolute lifetime", env: map[string]string{"CONSENTRY_OFFLINE_ABSOLUTE_LIFETIME": "-1h"}, wantErr: "offline_access.absolute_lifetime: must be positive"},
+		{name: "zero gc interval", env: map[string]string{"CONSENTRY_GC_INTERVAL": "0"}, wantErr: "gc_interval: must be positive"},
+		{name: "retry window over a minute", args: []string{"--refresh-retry-window", "61s"}, wantErr: "offline_access.retry_window: must be between 0 (off) and 1m"},
+		{name: "negative retry window", env: map[string]string{"CONSENTRY_REFRESH_RETRY_WINDOW": "-1s"}, wantErr: "offline_access.retry_window: must be between 0 (off) and 1m"},
+		{name: "removed refresh_token_lifespan key", args: []string{"--config", removedKey}, wantErr: "field refresh_token_lifespan not found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -24,7 +24,10 @@ ask again, and the user sees the consent screen again.
 
 A standing agreement with the client is not revoked by this: while one is
 active the client can still be granted access without a consent screen. End
-it with 'consentry agreements revoke ID'.`
+it with 'consentry agreements revoke ID'.
+
+The revocation is written to the audit log under --revoked-by, which
+defaults to the name of the operating-system user.`
 
 func runConsentsList(ctx context.Context, e *env, c *command, args []string) (err error) {
 	fs, g := c.newFlagSet(e)
@@ -113,6 +116,7 @@ func runConsentsRevoke(ctx context.Context, e *env, c *command, args []string) (
 	fs, g := c.newFlagSet(e)
 	username := fs.String("user", "", "`USERNAME` whose grants to revoke (required)")
 	clientID := fs.String("client", "", "client `ID` the grants were given to (required)")
+	revokedBy := fs.String("revoked-by", "", "`NAME` of who revokes the grants, for the audit log (default: the operating-system user)")
 	if _, err := c.parseN(e, fs, args); err != nil {
 		return err
 	}
@@ -122,6 +126,10 @@ func runConsentsRevoke(ctx context.Context, e *env, c *command, args []string) (
 	case *clientID == "":
 		return usagef("--client is required")
 	}
+	admin, err := e.adminName(*revokedBy, "revoking the grants", "--revoked-by")
+	if err != nil {
+		return err
+	}
 	_, st, err := setup(ctx, e, fs, g)
 	if err != nil {
 		return err
@@ -129,7 +137,7 @@ func runConsentsRevoke(ctx context.Context, e *env, c *command, args []string) (
 	defer closeStore(st, &err)
 
 	now := time.Now()
-	n, err := provider.RevokeConsents(ctx, st, *username, *clientID, now)
+	n, err := provider.RevokeConsents(ctx, st, *username, *clientID, admin, now)
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,10 @@ With --demo (CONSENTRY_DEMO=true) a demo user and a public client are created
 on first start, and their credentials are printed once; the /demo page then
 walks through a sign-in with offline access.
 
+Every gc_interval (--gc-interval, default 1h), starting at start-up, expired
+authorization codes, tokens and pending requests are deleted in small
+batches; 'consentry gc' does the same once.
+
 Stops gracefully on SIGINT or SIGTERM, waiting up to 15 seconds for requests
 in flight.`
 
@@ -86,6 +90,20 @@ func runServe(ctx context.Context, e *env, c *command, args []string) (err error
 	if err != nil {
 		return fmt.Errorf("start provider: %w", err)
 	}
+
+	// The collector stops with the server, and before the store is closed
+	// (deferred calls run last-in, first-out).
+	gcCtx, stopGC := context.WithCancel(ctx)
+	gcDone := make(chan struct{})
+	go func() {
+		defer close(gcDone)
+		provider.RunGarbageCollector(gcCtx, st, cfg.GCInterval.Std(), cfg.OfflineAccess.RetryWindow.Std(), time.Now, logger.With("component", "gc"))
+	}()
+	defer func() {
+		stopGC()
+		<-gcDone
+	}()
+
 	h, err := handlers.New(p)
 	if err != nil {
 		return fmt.Errorf("start handlers: %w", err)

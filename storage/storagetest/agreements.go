@@ -20,7 +20,9 @@ func newAgreement(clientID, subject string, created time.Time) *storage.Agreemen
 		Reference:  "MSA-2026-114",
 		StartsAt:   created.Add(-24 * time.Hour),
 		RecordedBy: "admin@example.org",
-		CreatedAt:  created,
+		// As RecordAgreement sets it unless told otherwise.
+		UserMayRemove: true,
+		CreatedAt:     created,
 	}
 }
 
@@ -69,6 +71,7 @@ func testAgreements(t *testing.T, s storage.Store) {
 	bobApp := newAgreement("app", "sub-bob", now().Add(-3*time.Hour))
 	bobApp.RevokedAt = ptr(now().Add(-time.Hour))
 	bobApp.Scopes = []string{"openid"}
+	bobApp.UserMayRemove = false
 	aliceOther := newAgreement("other", "sub-alice", now().Add(-2*time.Hour))
 	aliceOther.ExpiresAt = ptr(now().Add(-time.Minute))
 	aliceOther.Reference, aliceOther.RecordedBy = "", ""

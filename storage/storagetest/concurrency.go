@@ -33,6 +33,10 @@ func RunConcurrencyTests(t *testing.T, newStore func(t *testing.T) storage.Store
 		{"UpdateUserAtomic", testUpdateUserAtomic},
 		{"CreateSecretOnce", testCreateSecretOnce},
 		{"RevokeGrantsDuringRefresh", testRevokeGrantsDuringRefresh},
+		{"RetireRefreshTokenOnce", testRetireRefreshTokenOnce},
+		{"RevokeGrantDuringRetire", testRevokeGrantDuringRetire},
+		{"OptOutOnce", testOptOutOnce},
+		{"AppendAuditEventConcurrently", testAppendAuditEventConcurrently},
 	})
 }
 

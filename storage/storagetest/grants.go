@@ -52,9 +52,10 @@ func checkGrant(t *testing.T, got, want *storage.Grant) {
 	sameTime(t, got.CreatedAt, want.CreatedAt, "grant CreatedAt")
 	sameOptTime(t, got.RememberUntil, want.RememberUntil, "grant RememberUntil")
 	sameOptTime(t, got.RevokedAt, want.RevokedAt, "grant RevokedAt")
+	sameOptTime(t, got.LastUsedAt, want.LastUsedAt, "grant LastUsedAt")
 	g, w := *got, *want
-	g.CreatedAt, g.RememberUntil, g.RevokedAt = time.Time{}, nil, nil
-	w.CreatedAt, w.RememberUntil, w.RevokedAt = time.Time{}, nil, nil
+	g.CreatedAt, g.RememberUntil, g.RevokedAt, g.LastUsedAt = time.Time{}, nil, nil, nil
+	w.CreatedAt, w.RememberUntil, w.RevokedAt, w.LastUsedAt = time.Time{}, nil, nil, nil
 	if len(g.Scopes) == 0 && len(w.Scopes) == 0 {
 		g.Scopes, w.Scopes = nil, nil
 	}
@@ -91,6 +92,7 @@ func testGrants(t *testing.T, s storage.Store) {
 	g3.Basis = storage.BasisAgreement
 	g3.AgreementID = "agreement-1"
 	g3.IPAddress, g3.UserAgent = "", ""
+	g3.LastUsedAt = ptr(now().Add(-5 * time.Minute))
 	g4 := newGrant("sub-bob", "app", randomID(), now().Add(-30*time.Minute))
 	g4.RevokedAt = ptr(now().Add(-10 * time.Minute))
 	for _, g := range []*storage.Grant{g3, g1, g4, g2} {
@@ -146,8 +148,8 @@ func testGrantDefaults(t *testing.T, s storage.Store) {
 	if got.CreatedAt.Before(before) || got.CreatedAt.After(time.Now().Add(time.Second)) {
 		t.Errorf("CreatedAt not set to now: %v", got.CreatedAt)
 	}
-	if got.RememberUntil != nil || got.RevokedAt != nil {
-		t.Errorf("unset optional times came back set: %v, %v", got.RememberUntil, got.RevokedAt)
+	if got.RememberUntil != nil || got.RevokedAt != nil || got.LastUsedAt != nil {
+		t.Errorf("unset optional times came back set: %v, %v, %v", got.RememberUntil, got.RevokedAt, got.LastUsedAt)
 	}
 }
 

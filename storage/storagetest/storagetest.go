@@ -30,6 +30,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Ping", testPing},
 		{"Clients", testClients},
 		{"ClientDefaults", testClientDefaults},
+		{"UpdateClient", testUpdateClient},
 		{"ClientAssertionJWT", testClientAssertionJWT},
 		{"Users", testUsers},
 		{"UpdateUser", testUpdateUser},
@@ -58,6 +59,18 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"TransactionCommit", testTransactionCommit},
 		{"TransactionSurvivesConflict", testTransactionSurvivesConflict},
 		{"FositeFlow", testFositeFlow},
+		{"RetireRefreshToken", testRetireRefreshToken},
+		{"RetiredOrRevoked", testRetiredOrRevoked},
+		{"RetireRollsBack", testRetireRollsBack},
+		{"RevokeGrantByRequestID", testRevokeGrantByRequestID},
+		{"TouchGrant", testTouchGrant},
+		{"UserMayRemove", testUserMayRemove},
+		{"OptOutOfAgreement", testOptOutOfAgreement},
+		{"OptOutsDeleted", testOptOutsDeleted},
+		{"AuditLog", testAuditLog},
+		{"AuditSurvivesDeletion", testAuditSurvivesDeletion},
+		{"CollectGarbage", testCollectGarbage},
+		{"CollectGarbageBatches", testCollectGarbageBatches},
 	})
 	t.Run("Concurrency", func(t *testing.T) { RunConcurrencyTests(t, newStore) })
 }
@@ -127,6 +140,8 @@ func newClient(id string) *storage.Client {
 		ClientURI:                "https://" + id + ".example",
 		PolicyURI:                "https://" + id + ".example/privacy",
 		TosURI:                   "https://" + id + ".example/tos",
+		OfflineIdleLifetime:      14*24*time.Hour + 1500*time.Millisecond, // not whole seconds: must come back exactly
+		OfflineAbsoluteLifetime:  90*24*time.Hour + time.Nanosecond,
 		CreatedAt:                created,
 		UpdatedAt:                created.Add(time.Minute),
 	}
@@ -298,6 +313,32 @@ func testClients(t *testing.T, s storage.Store) {
 	if len(list) != 1 || list[0].ID != "a-spa" {
 		t.Fatalf("ListClients after delete: got %v", list)
 	}
+}
+
+func testUpdateClient(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	c := newClient("app")
+	mustOK(t, s.CreateClient(ctx, c), "CreateClient")
+	mustOK(t, s.UpdateClient(ctx, "app", func(c *storage.Client) error {
+		c.ID = "renamed" // ignored: the key cannot change
+		c.Name = "New name"
+		c.Scopes = []string{"openid"}
+		c.OfflineIdleLifetime = 0
+		return nil
+	}), "UpdateClient")
+	got, err := s.GetStoredClient(ctx, "app")
+	mustOK(t, err, "GetStoredClient")
+	if got.Name != "New name" || len(got.Scopes) != 1 || got.Scopes[0] != "openid" || got.OfflineIdleLifetime != 0 ||
+		!got.CreatedAt.Equal(c.CreatedAt) || string(got.SecretHash) != string(c.SecretHash) {
+		t.Fatalf("after update: %+v", got)
+	}
+	failure := errors.New("refused")
+	mustErr(t, s.UpdateClient(ctx, "app", func(c *storage.Client) error { c.Name = "lost"; return failure }), failure, "UpdateClient fn error")
+	got, _ = s.GetStoredClient(ctx, "app")
+	if got.Name != "New name" {
+		t.Fatalf("a failed update changed the client: %q", got.Name)
+	}
+	mustErr(t, s.UpdateClient(ctx, "missing", func(*storage.Client) error { return nil }), storage.ErrNotFound, "UpdateClient unknown")
 }
 
 // testClientDefaults checks the fosite view of a stored client with nothing

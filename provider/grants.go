@@ -1,0 +1,195 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	fositestorage "github.com/ory/fosite/storage"
+
+	"github.com/consentry/consentry/storage"
+)
+
+// eventForBasis is the audit event a grant on each basis records.
+var eventForBasis = map[string]string{
+	storage.BasisConsent:    storage.EventConsentGiven,
+	storage.BasisRemembered: storage.EventRememberedConsent,
+	storage.BasisAgreement:  storage.EventAgreementUsed,
+}
+
+// RecordGrant stores g and its audit event in one transaction, so the audit
+// log never misses a grant that tokens were issued under.
+func (p *Provider) RecordGrant(ctx context.Context, g *storage.Grant) error {
+	return p.inTx(ctx, func(ctx context.Context) error {
+		if err := p.Store.CreateGrant(ctx, g); err != nil {
+			return fmt.Errorf("create grant: %w", err)
+		}
+		detail := ""
+		if g.RememberUntil != nil {
+			detail = "remembered until " + g.RememberUntil.UTC().Format(time.RFC3339)
+		}
+		return p.Store.AppendAuditEvent(ctx, &storage.AuditEvent{
+			Time: g.CreatedAt, Type: eventForBasis[g.Basis], Actor: storage.ActorUser, Subject: g.Subject,
+			ClientID: g.ClientID, Scopes: g.Scopes, Basis: g.Basis, GrantID: g.ID, AgreementID: g.AgreementID,
+			IPAddress: g.IPAddress, UserAgent: g.UserAgent, Detail: detail,
+		})
+	})
+}
+
+// inTx runs fn in a store transaction.
+func (p *Provider) inTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	txCtx, err := fositestorage.MaybeBeginTx(ctx, p.Store)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	if err := fn(txCtx); err != nil {
+		if rbErr := fositestorage.MaybeRollbackTx(txCtx, p.Store); rbErr != nil {
+			p.Logger.ErrorContext(ctx, "rollback", "err", rbErr)
+		}
+		return err
+	}
+	if err := fositestorage.MaybeCommitTx(txCtx, p.Store); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// ConnectedApp is one client that holds a grant from a user, as the
+// "connected apps" page shows it.
+type ConnectedApp struct {
+	Client *storage.Client
+	// Scopes are everything the user's unrevoked grants allow the client.
+	Scopes []string
+	// Offline reports whether the client has offline access.
+	Offline bool
+	// Agreement is set when access rests on a standing agreement.
+	Agreement *storage.Agreement
+	// ByConsent reports whether the user consented (now or remembered).
+	ByConsent    bool
+	FirstGranted time.Time
+	LastUsed     *time.Time
+	// CanRemove is false when an agreement forbids the user removing it.
+	CanRemove bool
+}
+
+// ConnectedApps lists the clients holding an unrevoked grant from subject,
+// most recently granted first.
+func (p *Provider) ConnectedApps(ctx context.Context, subject string) ([]ConnectedApp, error) {
+	grants, err := p.Store.ListGrants(ctx, storage.GrantFilter{Subject: subject, UnrevokedOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("list grants: %w", err)
+	}
+	byClient := map[string]*ConnectedApp{}
+	var order []string
+	now := p.Now()
+	for _, g := range grants {
+		app, ok := byClient[g.ClientID]
+		if !ok {
+			client, err := p.Store.GetStoredClient(ctx, g.ClientID)
+			if errors.Is(err, storage.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("load client %q: %w", g.ClientID, err)
+			}
+			app = &ConnectedApp{Client: client, CanRemove: true, FirstGranted: g.CreatedAt}
+			byClient[g.ClientID] = app
+			order = append(order, g.ClientID)
+		}
+		for _, s := range g.Scopes {
+			if !slices.Contains(app.Scopes, s) {
+				app.Scopes = append(app.Scopes, s)
+			}
+		}
+		app.Offline = app.Offline || slices.Contains(g.Scopes, ScopeOfflineAcces)
+		if g.CreatedAt.Before(app.FirstGranted) {
+			app.FirstGranted = g.CreatedAt
+		}
+		if g.LastUsedAt != nil && (app.LastUsed == nil || g.LastUsedAt.After(*app.LastUsed)) {
+			app.LastUsed = g.LastUsedAt
+		}
+		if g.Basis != storage.BasisAgreement {
+			app.ByConsent = true
+			continue
+		}
+		a, err := p.Store.GetAgreement(ctx, g.AgreementID)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("load agreement %q: %w", g.AgreementID, err)
+		}
+		if AgreementActive(*a, now) {
+			app.Agreement = a
+			app.CanRemove = app.CanRemove && a.UserMayRemove
+		}
+	}
+	apps := make([]ConnectedApp, 0, len(order))
+	for _, id := range order {
+		apps = append(apps, *byClient[id])
+	}
+	sort.SliceStable(apps, func(i, j int) bool { return apps[i].FirstGranted.After(apps[j].FirstGranted) })
+	return apps, nil
+}
+
+// ErrRemovalForbidden is returned when a standing agreement does not let the
+// user remove a client's access.
+var ErrRemovalForbidden = errors.New("the agreement behind this access does not let the user remove it")
+
+// RemoveAccess is the user's "Remove access": every grant the user gave the
+// client is revoked with every token issued under it, and the agreements
+// that let the client in without asking stop doing so for this user (a
+// per-user agreement is revoked; the user opts out of an all-users one).
+func (p *Provider) RemoveAccess(ctx context.Context, subject, clientID, ip, userAgent string) error {
+	apps, err := p.ConnectedApps(ctx, subject)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(apps, func(a ConnectedApp) bool { return a.Client.ID == clientID })
+	if i < 0 {
+		return fmt.Errorf("client %q holds no grant: %w", clientID, storage.ErrNotFound)
+	}
+	if !apps[i].CanRemove {
+		return ErrRemovalForbidden
+	}
+	agreements, err := p.Store.ListAgreements(ctx, storage.AgreementFilter{ClientID: clientID, ForSubject: subject})
+	if err != nil {
+		return fmt.Errorf("list agreements: %w", err)
+	}
+	now := p.Now()
+	return p.inTx(ctx, func(ctx context.Context) error {
+		n, err := p.Store.RevokeGrants(ctx, subject, clientID, now)
+		if err != nil {
+			return fmt.Errorf("revoke grants: %w", err)
+		}
+		if err := p.Store.AppendAuditEvent(ctx, &storage.AuditEvent{
+			Time: now, Type: storage.EventGrantRevoked, Actor: storage.ActorUser, Subject: subject, ClientID: clientID,
+			Scopes: apps[i].Scopes, IPAddress: ip, UserAgent: userAgent, Detail: fmt.Sprintf("removed on the connected apps page (%d grants)", n),
+		}); err != nil {
+			return err
+		}
+		for _, a := range agreements {
+			if !AgreementActive(a, now) || !a.UserMayRemove {
+				continue
+			}
+			if a.AllUsers {
+				err = p.Store.OptOutOfAgreement(ctx, a.ID, subject, now)
+			} else {
+				err = p.Store.RevokeAgreement(ctx, a.ID, now)
+			}
+			if err != nil {
+				return fmt.Errorf("end agreement %q for the user: %w", a.ID, err)
+			}
+			if err := p.Store.AppendAuditEvent(ctx, &storage.AuditEvent{
+				Time: now, Type: storage.EventAgreementRemovedUser, Actor: storage.ActorUser, Subject: subject, ClientID: clientID,
+				Scopes: a.Scopes, AgreementID: a.ID, IPAddress: ip, UserAgent: userAgent, Detail: a.Reference,
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,76 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// expiringTable is a table CollectGarbage deletes expired rows from.
+type expiringTable struct {
+	name string
+	// key is the primary key column, by which a batch is selected.
+	key string
+	// what names the rows in error messages.
+	what string
+	// model is the row type gorm deletes by.
+	model any
+}
+
+func expiringTables() []expiringTable {
+	tables := make([]expiringTable, 0, len(allTokenKinds())+2)
+	for _, k := range allTokenKinds() {
+		tables = append(tables, expiringTable{name: k.table(), key: "signature", what: k.String() + "s", model: &tokenFields{}})
+	}
+	return append(tables,
+		expiringTable{name: tableAuthRequests, key: "id", what: "auth requests", model: &authRequestRow{}},
+		expiringTable{name: tableAssertionJTIs, key: "jti", what: "client assertion jtis", model: &assertionJTIRow{}},
+	)
+}
+
+// CollectGarbage deletes, from each table of fosite requests (authorization
+// codes, access and refresh tokens, PKCE and OpenID Connect sessions), of
+// pending authorization requests and of client assertion jtis, at most batch
+// rows whose expires_at is before now, and clears the successor of at most
+// batch refresh tokens retired before successorsBefore. Rows without an
+// expiry (NULL, or the zero time) are never deleted; the audit log is never
+// touched. It returns the number of rows deleted or cleared; the caller
+// repeats until that is 0.
+//
+// Each batch is one statement of its own (in the caller's transaction when
+// ctx carries one, which then holds what it deleted until it commits), so
+// that no table is locked for long: on SQLite a batch holds the database's
+// write lock only while it runs.
+func (s *GormStore) CollectGarbage(ctx context.Context, now, successorsBefore time.Time, batch int) (int, error) {
+	if batch < 1 {
+		return 0, errors.New("collect garbage: batch must be at least 1")
+	}
+	now, successorsBefore = now.UTC(), successorsBefore.UTC()
+	// The zero time bounds the range from below: an unset expiry stored as
+	// the zero time rather than NULL is not an expiry either. All times are
+	// stored in UTC, so they compare alike on both databases.
+	var zero time.Time
+	total := 0
+	for _, t := range expiringTables() {
+		db := s.db(ctx)
+		expired := db.Session(&gorm.Session{NewDB: true}).Table(t.name).Select(t.key).
+			Where("expires_at > ? AND expires_at < ?", zero, now).Order("expires_at").Limit(batch)
+		res := db.Table(t.name).Where(t.key+" IN (?)", expired).Delete(t.model)
+		if res.Error != nil {
+			return total, fmt.Errorf("collect garbage: delete expired %s: %w", t.what, dbErr(res.Error))
+		}
+		total += int(res.RowsAffected)
+	}
+	db := s.db(ctx)
+	retired := db.Session(&gorm.Session{NewDB: true}).Table(tableRefreshTokens).Select("signature").
+		Where("retired_at < ? AND successor IS NOT NULL", successorsBefore).Order("retired_at").Limit(batch)
+	res := db.Table(tableRefreshTokens).Where("signature IN (?)", retired).Update("successor", nil)
+	if res.Error != nil {
+		return total, fmt.Errorf("collect garbage: clear refresh token successors: %w", dbErr(res.Error))
+	}
+	total += int(res.RowsAffected)
+	return total, nil
+}
