@@ -11,12 +11,12 @@ export CONSENTRY_TEST_POSTGRES_DSN ?= postgres://postgres@127.0.0.1:5432/test?ss
 GO_FILES = $(shell git ls-files --cached --others --exclude-standard '*.go')
 
 .DEFAULT_GOAL := build
-.PHONY: help build run test ensure-postgres lint verify clean
+.PHONY: help build run test ensure-postgres ensure-chromium lint verify clean
 
 help:
 	@echo "build   build $(BIN)"
 	@echo "run     build, then serve the demo on http://127.0.0.1:8080/demo (database: consentry.db)"
-	@echo "test    go test -race on every package, with PostgreSQL"
+	@echo "test    go test -race on every package, with PostgreSQL and Chromium"
 	@echo "lint    go vet and a gofmt check"
 	@echo "verify  check that go mod tidy would change nothing"
 	@echo "clean   remove build output (not the database)"
@@ -27,11 +27,14 @@ build:
 run: build
 	./$(BIN) serve --demo
 
-test: ensure-postgres
+test: ensure-postgres ensure-chromium
 	$(GO) test -race -count=1 ./...
 
 ensure-postgres:
 	./scripts/ensure-postgres.sh
+
+ensure-chromium:
+	./scripts/ensure-chromium.sh
 
 lint:
 	$(GO) vet ./...

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -45,13 +45,14 @@ type appView struct {
 	// Permissions are the granted scopes in plain words, offline access apart.
 	Permissions []scopeView
 	Offline     bool
-	// Basis is "Your consent", "Company agreement" or both.
-	Basis        string
+	ByConsent   bool
+	// AgreementRef is the reference of the agreement access rests on, if any.
 	AgreementRef string
 	Granted      string
-	LastUsed     string
-	CanRemove    bool
-	CSRF         string
+	// LastUsed is empty when the access was never used.
+	LastUsed  string
+	CanRemove bool
+	CSRF      string
 }
 
 func (h *Account) apps(w http.ResponseWriter, r *http.Request) {
@@ -67,6 +68,7 @@ func (h *Account) apps(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	view := appsView{Username: user.Username}
+	opts := h.Pages.Options(r, nil, "")
 	if removed := r.URL.Query().Get("removed"); removed != "" {
 		for _, a := range apps {
 			if a.Client.ID == removed {
@@ -77,26 +79,20 @@ func (h *Account) apps(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, a := range apps {
 		v := appView{ClientID: a.Client.ID, Client: newClientView(a.Client), Offline: a.Offline, CanRemove: a.CanRemove,
-			Granted: a.FirstGranted.UTC().Format("2 January 2006"), LastUsed: "never"}
+			ByConsent: a.ByConsent, Granted: a.FirstGranted.UTC().Format(time.DateOnly)}
 		if a.LastUsed != nil {
-			v.LastUsed = a.LastUsed.UTC().Format("2 January 2006 15:04 MST")
+			v.LastUsed = a.LastUsed.UTC().Format("2006-01-02 15:04 UTC")
 		}
 		for _, scope := range a.Scopes {
 			if scope == provider.ScopeOfflineAcces {
 				continue
 			}
-			d := h.Provider.DescribeScope(scope)
+			d := h.Pages.Templates.Scope(opts.Lang, scope)
 			v.Permissions = append(v.Permissions, scopeView{Name: scope, Title: d.Title, Description: d.Description})
 		}
-		var bases []string
-		if a.ByConsent {
-			bases = append(bases, "Your consent")
-		}
 		if a.Agreement != nil {
-			bases = append(bases, "Company agreement")
 			v.AgreementRef = a.Agreement.Reference
 		}
-		v.Basis = strings.Join(bases, " and ")
 		if v.CSRF, err = h.Sessions.CSRFToken(w, r, csrfRemoveApp, a.Client.ID, user.Subject); err != nil {
 			h.Logger.ErrorContext(r.Context(), "connected apps csrf token", "err", err)
 			h.Pages.Error(w, r, http.StatusInternalServerError, errorServer)
@@ -104,7 +100,7 @@ func (h *Account) apps(w http.ResponseWriter, r *http.Request) {
 		}
 		view.Apps = append(view.Apps, v)
 	}
-	h.Pages.Render(w, r, http.StatusOK, "account_apps.html", view)
+	h.Pages.RenderWith(w, r, opts, http.StatusOK, "account_apps.html", view)
 }
 
 // remove is "Remove access": it revokes the grant and every token at once.
@@ -123,11 +119,10 @@ func (h *Account) remove(w http.ResponseWriter, r *http.Request) {
 	err := h.Provider.RemoveAccess(r.Context(), user.Subject, clientID, clientIP(r), truncate(r.UserAgent(), 512))
 	switch {
 	case errors.Is(err, provider.ErrRemovalForbidden):
-		h.Pages.Error(w, r, http.StatusForbidden, userError{Title: "This access cannot be removed here",
-			Message: "Your organisation gave this application access under an agreement that you cannot remove yourself. Please contact your administrator."})
+		h.Pages.Error(w, r, http.StatusForbidden, errorRemovalForbidden)
 		return
 	case errors.Is(err, storage.ErrNotFound):
-		h.Pages.Error(w, r, http.StatusNotFound, userError{Title: "Nothing to remove", Message: "This application has no access to your account."})
+		h.Pages.Error(w, r, http.StatusNotFound, errorNothingToRemove)
 		return
 	case err != nil:
 		h.Logger.ErrorContext(r.Context(), "remove access", "err", err)

@@ -63,10 +63,11 @@ func (h *Authorize) consentPage(w http.ResponseWriter, r *http.Request) {
 		h.Pages.Error(w, r, http.StatusForbidden, errorForbidden)
 		return
 	}
+	opts := h.Pages.Options(r, ar.GetClient(), ar.GetRequestForm().Get("ui_locales"))
 	view := consentView{RequestID: requestID, User: userView{Username: user.Username, Name: user.Name, Email: user.Email}}
 	view.Client = newClientView(ar.GetClient())
 	for _, scope := range pending.OfferedScopes {
-		d := h.Provider.DescribeScope(scope)
+		d := h.Pages.Templates.Scope(opts.Lang, scope)
 		sv := scopeView{Name: scope, Title: d.Title, Description: d.Description, Optional: scope != provider.ScopeOpenID, Checked: true}
 		if scope == provider.ScopeOfflineAcces {
 			view.Offline = &sv
@@ -84,7 +85,7 @@ func (h *Authorize) consentPage(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, "logout csrf token", err)
 		return
 	}
-	h.Pages.Render(w, r, http.StatusOK, "consent.html", view)
+	h.Pages.RenderWith(w, r, opts, http.StatusOK, "consent.html", view)
 }
 
 // consent receives the user's decision. The pending request is consumed

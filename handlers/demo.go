@@ -124,7 +124,7 @@ func (h *Demo) callback(w http.ResponseWriter, r *http.Request) {
 	view, err := h.redeem(ctx, q.Get("code"), flow)
 	if err != nil {
 		h.Logger.WarnContext(ctx, "demo code exchange failed", "err", err)
-		h.Pages.Render(w, r, http.StatusOK, "demo_result.html", demoResultView{ClientName: demoClientName(flow.ClientID), Error: "exchange_failed", ErrorDescription: "The demo could not exchange the authorization code; see the server log."})
+		h.Pages.Render(w, r, http.StatusOK, "demo_result.html", demoResultView{ClientName: demoClientName(flow.ClientID), Error: "exchange_failed"})
 		return
 	}
 	h.Pages.Render(w, r, http.StatusOK, "demo_result.html", view)

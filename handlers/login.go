@@ -8,6 +8,7 @@ import (
 
 	"github.com/consentry/consentry/provider"
 	"github.com/consentry/consentry/storage"
+	"github.com/consentry/consentry/templates"
 )
 
 const (
@@ -24,17 +25,23 @@ type loginView struct {
 	Next       string
 	ClientName string
 	Username   string
-	Error      string
+	// Failed reports a wrong username or password.
+	Failed bool
+	// opts is how to render the page: the client's theme and the request's
+	// language.
+	opts templates.Options
 }
 
 func (h *Authorize) loginPage(w http.ResponseWriter, r *http.Request) {
 	view := loginView{RequestID: r.URL.Query().Get("request"), Next: safeNext(r.URL.Query().Get("next"))}
+	view.opts = h.Pages.Options(r, nil, "")
 	if view.RequestID != "" {
 		_, ar, ok := h.loadPending(w, r, view.RequestID)
 		if !ok {
 			return
 		}
 		view.ClientName = clientName(ar.GetClient())
+		view.opts = h.Pages.Options(r, ar.GetClient(), ar.GetRequestForm().Get("ui_locales"))
 	}
 	h.renderLogin(w, r, http.StatusOK, view)
 }
@@ -46,7 +53,7 @@ func (h *Authorize) renderLogin(w http.ResponseWriter, r *http.Request, status i
 		return
 	}
 	view.CSRF = token
-	h.Pages.Render(w, r, status, "login.html", view)
+	h.Pages.RenderWith(w, r, view.opts, status, "login.html", view)
 }
 
 // login checks the username and password. Every failure gets the same
@@ -65,12 +72,14 @@ func (h *Authorize) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	view := loginView{RequestID: requestID, Username: r.PostFormValue("username"), Next: safeNext(r.PostFormValue("next"))}
+	view.opts = h.Pages.Options(r, nil, "")
 	if requestID != "" {
 		_, ar, ok := h.loadPending(w, r, requestID)
 		if !ok {
 			return
 		}
 		view.ClientName = clientName(ar.GetClient())
+		view.opts = h.Pages.Options(r, ar.GetClient(), ar.GetRequestForm().Get("ui_locales"))
 	}
 
 	user, err := h.Provider.Store.GetUserByUsername(ctx, view.Username)
@@ -84,7 +93,7 @@ func (h *Authorize) login(w http.ResponseWriter, r *http.Request) {
 	}
 	if !provider.CheckPassword(hash, r.PostFormValue("password")) {
 		h.Logger.InfoContext(ctx, "login failed")
-		view.Error = "Wrong username or password."
+		view.Failed = true
 		h.renderLogin(w, r, http.StatusUnauthorized, view)
 		return
 	}

@@ -4,14 +4,47 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/ory/fosite"
+
+	"github.com/consentry/consentry/storage"
 	"github.com/consentry/consentry/templates"
 )
 
 // Pages renders the HTML pages. Every HTML error goes through Error, with a
 // fixed message chosen here: internal error text never reaches a user.
 type Pages struct {
-	Templates *templates.Set
+	Templates *templates.Library
 	Logger    *slog.Logger
+}
+
+// Options returns how to render a page for r: in the language of the
+// authorization request's ui_locales or the browser's Accept-Language, and
+// in the theme of client, when there is one.
+func (p *Pages) Options(r *http.Request, client fosite.Client, uiLocales string) templates.Options {
+	opts := templates.Options{Lang: p.Templates.Negotiate(uiLocales, r.Header.Get("Accept-Language"))}
+	if c, ok := client.(*storage.Client); ok {
+		opts.Theme = c.Theme
+	}
+	return opts
+}
+
+// Render writes page with status in the deployment's theme.
+func (p *Pages) Render(w http.ResponseWriter, r *http.Request, status int, page string, data any) {
+	p.RenderWith(w, r, p.Options(r, nil, ""), status, page, data)
+}
+
+// RenderWith writes page with status. A template failure becomes the
+// generic error page.
+func (p *Pages) RenderWith(w http.ResponseWriter, r *http.Request, opts templates.Options, status int, page string, data any) {
+	body, err := p.Templates.Render(page, opts, data)
+	if err != nil {
+		p.Logger.ErrorContext(r.Context(), "render page", "page", page, "theme", opts.Theme, "err", err)
+		p.Error(w, r, http.StatusInternalServerError, errorServer)
+		return
+	}
+	setPageHeaders(w.Header())
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }
 
 // setPageHeaders marks a page as private, unframeable and script-free.
@@ -27,21 +60,8 @@ func setPageHeaders(h http.Header) {
 	h.Set("Referrer-Policy", "no-referrer")
 }
 
-// Render writes page with status. A template failure becomes the generic
-// error page.
-func (p *Pages) Render(w http.ResponseWriter, r *http.Request, status int, page string, data any) {
-	body, err := p.Templates.Render(page, data)
-	if err != nil {
-		p.Logger.ErrorContext(r.Context(), "render page", "page", page, "err", err)
-		p.Error(w, r, http.StatusInternalServerError, errorServer)
-		return
-	}
-	setPageHeaders(w.Header())
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
-}
-
-// userError is a fixed, safe message for an error page.
+// userError is a fixed, safe message for an error page: Title and Message
+// are message catalogue keys.
 type userError struct {
 	Title   string
 	Message string
@@ -50,34 +70,32 @@ type userError struct {
 }
 
 var (
-	errorServer     = userError{Title: "Something went wrong", Message: "The server could not complete your request. Please try again in a moment."}
-	errorBadRequest = userError{Title: "Invalid request", Message: "The request could not be understood. Please go back to the application and try again."}
-	errorExpired    = userError{Title: "This sign-in has expired", Message: "The sign-in request is no longer valid. Please go back to the application and start again."}
-	errorForbidden  = userError{Title: "Request refused", Message: "This form was not accepted because it did not come from this page in this browser. Please go back to the application and start again."}
-	errorNotFound   = userError{Title: "Page not found", Message: "There is nothing at this address."}
+	errorServer           = userError{Title: "error.server.title", Message: "error.server.message"}
+	errorBadRequest       = userError{Title: "error.bad_request.title", Message: "error.bad_request.message"}
+	errorExpired          = userError{Title: "error.expired.title", Message: "error.expired.message"}
+	errorForbidden        = userError{Title: "error.forbidden.title", Message: "error.forbidden.message"}
+	errorNotFound         = userError{Title: "error.not_found.title", Message: "error.not_found.message"}
+	errorRemovalForbidden = userError{Title: "error.removal_forbidden.title", Message: "error.removal_forbidden.message"}
+	errorNothingToRemove  = userError{Title: "error.nothing_to_remove.title", Message: "error.nothing_to_remove.message"}
 )
 
 // oauthErrorPage is shown instead of redirecting when an authorization
 // request cannot be trusted to redirect (unknown client, unregistered
 // redirect URI).
 func oauthErrorPage(code string) userError {
-	return userError{
-		Title:   "The application's sign-in request is not valid",
-		Message: "The application that sent you here made a request this provider cannot accept. Please contact the application's developers.",
-		Code:    code,
-	}
+	return userError{Title: "error.oauth.title", Message: "error.oauth.message", Code: code}
 }
 
 // Error renders the error page.
 func (p *Pages) Error(w http.ResponseWriter, r *http.Request, status int, e userError) {
-	body, err := p.Templates.Render("error.html", e)
+	body, err := p.Templates.Render("error.html", p.Options(r, nil, ""), e)
 	setPageHeaders(w.Header())
 	if err != nil {
 		// The deployer's error template failed: fall back to plain text.
 		p.Logger.ErrorContext(r.Context(), "render error page", "err", err)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(status)
-		_, _ = w.Write([]byte(e.Title + "\n"))
+		_, _ = w.Write([]byte(http.StatusText(status) + "\n"))
 		return
 	}
 	w.WriteHeader(status)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -15,12 +16,13 @@ import (
 
 // New returns the HTTP handler serving every endpoint of p.
 func New(p *provider.Provider) (http.Handler, error) {
-	set, err := templates.Load(p.Config.TemplatesDir)
+	lib, err := LoadTemplates(p.Config.TemplatesDir)
 	if err != nil {
-		return nil, fmt.Errorf("load templates: %w", err)
+		return nil, err
 	}
 	logger := p.Logger
-	pages := &Pages{Templates: set, Logger: logger}
+	pages := &Pages{Templates: lib, Logger: logger}
+	warnMissingThemes(p, lib)
 	sessions := NewSessions(p.Secrets.CookieHash, p.Secrets.CookieBlock, p.Config.SessionLifespan.Std(), p.Config.SecureCookies(), p.Now)
 
 	r := mux.NewRouter()
@@ -31,7 +33,7 @@ func New(p *provider.Provider) (http.Handler, error) {
 	if p.Config.Demo {
 		(&Demo{Provider: p, Pages: pages, Sessions: sessions, Logger: logger}).Mount(r)
 	}
-	r.PathPrefix("/static/").Handler(http.StripPrefix("/static/", staticFiles(set)))
+	r.PathPrefix(templates.StaticPrefix).Handler(staticFiles(lib))
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pages.Error(w, r, http.StatusNotFound, errorNotFound)
 	})
@@ -41,12 +43,55 @@ func New(p *provider.Provider) (http.Handler, error) {
 	return recoverPanics(logger, pages, logRequests(logger, r)), nil
 }
 
-func staticFiles(set *templates.Set) http.Handler {
-	files := http.FileServerFS(set.Static())
+// LoadTemplates loads the pages (with the override directory and its
+// themes, when dir is set) and renders every page of every theme in every
+// language with sample data, so a broken template stops start-up with a
+// message naming it instead of failing the first user.
+func LoadTemplates(dir string) (*templates.Library, error) {
+	lib, err := templates.Load(dir)
+	if err != nil {
+		return nil, fmt.Errorf("load templates: %w", err)
+	}
+	if err := lib.Check(SampleViews()); err != nil {
+		return nil, fmt.Errorf("check templates: %w", err)
+	}
+	return lib, nil
+}
+
+// warnMissingThemes logs clients whose theme the templates directory lacks:
+// their pages fall back to the deployment's, which works but is likely not
+// what the deployer meant.
+func warnMissingThemes(p *provider.Provider, lib *templates.Library) {
+	ctx := context.Background()
+	clients, err := p.Store.ListClients(ctx)
+	if err != nil {
+		p.Logger.WarnContext(ctx, "list clients to check their themes", "err", err)
+		return
+	}
+	for _, c := range clients {
+		if c.Theme != "" && !lib.HasTheme(c.Theme) {
+			p.Logger.WarnContext(ctx, "client theme not found in the templates directory; using the default pages", "client_id", c.ID, "theme", c.Theme)
+		}
+	}
+}
+
+// staticFiles serves the deployment's static files under /static/ and a
+// theme's under /static/t/NAME/.
+func staticFiles(lib *templates.Library) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rest := strings.TrimPrefix(r.URL.Path, templates.StaticPrefix)
+		theme := ""
+		if after, ok := strings.CutPrefix(rest, "t/"); ok {
+			theme, rest, _ = strings.Cut(after, "/")
+		}
+		files, ok := lib.Static(theme)
+		if !ok || rest == "" || strings.HasSuffix(rest, "/") {
+			http.NotFound(w, r)
+			return
+		}
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Cache-Control", "public, max-age=3600")
-		files.ServeHTTP(w, r)
+		http.ServeFileFS(w, r, files, rest)
 	})
 }
 

@@ -38,6 +38,13 @@ type existsError struct{ kind, id string }
 func (e existsError) Error() string        { return fmt.Sprintf("%s %q already exists", e.kind, e.id) }
 func (e existsError) Is(target error) bool { return target == storage.ErrAlreadyExists }
 
+// notFoundError keeps storage.ErrNotFound visible to errors.Is while showing
+// only a plain sentence.
+type notFoundError struct{ kind, id string }
+
+func (e notFoundError) Error() string        { return fmt.Sprintf("%s %q not found", e.kind, e.id) }
+func (e notFoundError) Is(target error) bool { return target == storage.ErrNotFound }
+
 // What a client may register. The grant types are those Consentry serves;
 // "implicit" is never given by the registrant but derived from the response
 // types that need it (RFC 7591 §2.1), because fosite checks for it.
@@ -52,6 +59,7 @@ const (
 	maxClientIDLength = 128
 	maxNameLength     = 256
 	maxUsernameLength = 64
+	maxThemeLength    = 64
 	// minClientSecretLength keeps chosen secrets out of guessing range; the
 	// generated ones are 43 characters (256 bits).
 	minClientSecretLength = 32
@@ -76,6 +84,11 @@ type ClientSpec struct {
 	// deployment's offline-token lifetimes for this client; 0 keeps the
 	// deployment's. They are only accepted for a client with offline_access.
 	OfflineIdleLifetime, OfflineAbsoluteLifetime time.Duration
+
+	// Theme names the template theme of the client's login and consent
+	// pages (a subdirectory of the templates directory); empty for the
+	// deployment's pages. See checkTheme for the rules.
+	Theme string
 }
 
 // RegisterClient checks spec against Consentry's registration rules and
@@ -92,6 +105,10 @@ type ClientSpec struct {
 // MinOfflineLifetime, the idle one no longer than the absolute one when both
 // are set, and are refused for a client without the offline_access scope,
 // where they would mean nothing.
+//
+// A theme, when set, must have 1-64 characters of a-z, 0-9, "-" and "_" and
+// must not be "static" or "i18n". Whether the theme exists is not checked
+// here: the templates directory belongs to the server, not to the store.
 //
 // A refused spec yields an error matching ErrInvalidSpec; a taken id yields
 // `client "X" already exists`, matching storage.ErrAlreadyExists.
@@ -259,7 +276,110 @@ func buildClient(spec ClientSpec) (*storage.Client, error) {
 	c.TokenEndpointAuthMethod = method
 	c.LogoURI, c.ClientURI, c.PolicyURI, c.TosURI = spec.LogoURI, spec.ClientURI, spec.PolicyURI, spec.TosURI
 	c.OfflineIdleLifetime, c.OfflineAbsoluteLifetime = spec.OfflineIdleLifetime, spec.OfflineAbsoluteLifetime
+	if spec.Theme != "" {
+		if err := checkTheme(spec.Theme); err != nil {
+			return nil, err
+		}
+	}
+	c.Theme = spec.Theme
 	return c, nil
+}
+
+// reservedThemeNames are the subdirectories of the templates directory that
+// hold shared files rather than a theme.
+var reservedThemeNames = []string{"static", "i18n"}
+
+// checkTheme applies the rules for a theme name: 1-64 characters of a-z,
+// 0-9, "-" and "_", so that it is a plain directory name on every system,
+// and not one of the reserved directories.
+func checkTheme(name string) error {
+	if name == "" || len(name) > maxThemeLength {
+		return invalidf("theme %q must have 1 to %d characters", name, maxThemeLength)
+	}
+	for _, r := range name {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' && r != '_' {
+			return invalidf("theme %q may only contain lowercase letters a-z, digits, \"-\" and \"_\"", name)
+		}
+	}
+	if slices.Contains(reservedThemeNames, name) {
+		return invalidf("theme %q is not allowed: that subdirectory of the templates directory holds shared files, not a theme", name)
+	}
+	return nil
+}
+
+// ClientUpdate changes the descriptive fields of a registered client. A nil
+// field is left unchanged; an empty string clears the field, except Name,
+// which cannot be empty.
+type ClientUpdate struct {
+	Name, Theme, LogoURI, ClientURI, PolicyURI, TosURI *string
+}
+
+// Validate reports the first rule u breaks, as UpdateClient would, without
+// touching storage. The rules are those of registration.
+func (u ClientUpdate) Validate() error {
+	if u.Name != nil {
+		if *u.Name == "" {
+			return invalidf("client name cannot be empty")
+		}
+		if err := checkName("client name", *u.Name); err != nil {
+			return err
+		}
+	}
+	if u.Theme != nil && *u.Theme != "" {
+		if err := checkTheme(*u.Theme); err != nil {
+			return err
+		}
+	}
+	for _, f := range []struct {
+		name  string
+		value *string
+	}{
+		{"logo URI", u.LogoURI}, {"client URI", u.ClientURI},
+		{"policy URI", u.PolicyURI}, {"terms of service URI", u.TosURI},
+	} {
+		if f.value != nil && *f.value != "" && !isWebURL(*f.value) {
+			return invalidf("%s %q must be an absolute http(s) URL", f.name, *f.value)
+		}
+	}
+	return nil
+}
+
+// UpdateClient checks u against the registration rules and applies it to
+// the client with this id in one atomic update, setting UpdatedAt to now. It
+// returns the client as written.
+//
+// A refused update yields an error matching ErrInvalidSpec, and nothing is
+// changed; an unknown id yields `client "X" not found`, matching
+// storage.ErrNotFound.
+func UpdateClient(ctx context.Context, clients storage.Clients, id string, u ClientUpdate, now time.Time) (*storage.Client, error) {
+	if err := u.Validate(); err != nil {
+		return nil, err
+	}
+	var updated storage.Client
+	err := clients.UpdateClient(ctx, id, func(c *storage.Client) error {
+		for _, f := range []struct {
+			value *string
+			dst   *string
+		}{
+			{u.Name, &c.Name}, {u.Theme, &c.Theme}, {u.LogoURI, &c.LogoURI},
+			{u.ClientURI, &c.ClientURI}, {u.PolicyURI, &c.PolicyURI}, {u.TosURI, &c.TosURI},
+		} {
+			if f.value != nil {
+				*f.dst = *f.value
+			}
+		}
+		c.UpdatedAt = now
+		updated = *c
+		return nil
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, notFoundError{kind: "client", id: id}
+	}
+	if err != nil {
+		// The store's error already names the client.
+		return nil, err
+	}
+	return &updated, nil
 }
 
 // checkOfflineLifetimes applies the rules for per-client offline-token

@@ -207,6 +207,34 @@ func TestRegisterClient(t *testing.T) {
 		{name: "none for confidential", spec: provider.ClientSpec{ID: "app", RedirectURIs: web, TokenEndpointAuthMethod: "none"}, wantErr: "only for public clients"},
 		{name: "basic for public", spec: provider.ClientSpec{ID: "spa", Public: true, RedirectURIs: web, TokenEndpointAuthMethod: "client_secret_basic"}, wantErr: "public client must use token endpoint auth method none"},
 		{name: "unknown auth method", spec: provider.ClientSpec{ID: "app", RedirectURIs: web, TokenEndpointAuthMethod: "private_key_jwt"}, wantErr: `"private_key_jwt" is not supported`},
+		{
+			name: "no theme",
+			spec: provider.ClientSpec{ID: "app", RedirectURIs: web},
+			check: func(t *testing.T, c *storage.Client, _ string) {
+				adminEq(t, "theme", c.Theme, "")
+			},
+		},
+		{
+			name: "theme",
+			spec: provider.ClientSpec{ID: "app", RedirectURIs: web, Theme: "partner-a_2"},
+			check: func(t *testing.T, c *storage.Client, _ string) {
+				adminEq(t, "theme", c.Theme, "partner-a_2")
+			},
+		},
+		{
+			name: "theme of 64 characters",
+			spec: provider.ClientSpec{ID: "app", RedirectURIs: web, Theme: strings.Repeat("t", 64)},
+			check: func(t *testing.T, c *storage.Client, _ string) {
+				adminEq(t, "theme", c.Theme, strings.Repeat("t", 64))
+			},
+		},
+		{name: "theme too long", spec: provider.ClientSpec{ID: "app", RedirectURIs: web, Theme: strings.Repeat("t", 65)}, wantErr: "must have 1 to 64 characters"},
+		{name: "theme with capitals", spec: provider.ClientSpec{ID: "app", RedirectURIs: web, Theme: "Partner"}, wantErr: `theme "Partner" may only contain lowercase letters`},
+		{name: "theme with a slash", spec: provider.ClientSpec{ID: "app", RedirectURIs: web, Theme: "../etc"}, wantErr: `theme "../etc" may only contain`},
+		{name: "theme with a dot", spec: provider.ClientSpec{ID: "app", RedirectURIs: web, Theme: "a.b"}, wantErr: `theme "a.b" may only contain`},
+		{name: "theme with a space", spec: provider.ClientSpec{ID: "app", RedirectURIs: web, Theme: "a b"}, wantErr: `theme "a b" may only contain`},
+		{name: "theme static", spec: provider.ClientSpec{ID: "app", RedirectURIs: web, Theme: "static"}, wantErr: `theme "static" is not allowed`},
+		{name: "theme i18n", spec: provider.ClientSpec{ID: "app", RedirectURIs: web, Theme: "i18n"}, wantErr: `theme "i18n" is not allowed`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -548,5 +576,105 @@ func TestFormatDuration(t *testing.T) {
 		if got := provider.FormatDuration(d); got != want {
 			t.Errorf("FormatDuration(%v) = %q; want %q", time.Duration(d), got, want)
 		}
+	}
+}
+
+func TestUpdateClient(t *testing.T) {
+	str := func(s string) *string { return &s }
+	later := adminNow.Add(time.Hour)
+	registered := provider.ClientSpec{
+		ID: "app", Name: "Example App", RedirectURIs: []string{"https://app.example.com/cb"}, Theme: "old",
+		LogoURI: "https://app.example.com/logo.png", ClientURI: "https://app.example.com/",
+		PolicyURI: "https://app.example.com/privacy", TosURI: "https://app.example.com/terms",
+	}
+	// fields lists the updatable fields of a client in ClientUpdate order.
+	fields := func(c *storage.Client) []string {
+		return []string{c.Name, c.Theme, c.LogoURI, c.ClientURI, c.PolicyURI, c.TosURI}
+	}
+	before := []string{"Example App", "old", "https://app.example.com/logo.png", "https://app.example.com/", "https://app.example.com/privacy", "https://app.example.com/terms"}
+	tests := []struct {
+		name    string
+		update  provider.ClientUpdate
+		want    []string // the fields after the update
+		wantErr string   // substring; "" means success
+	}{
+		{name: "nothing", want: before},
+		{name: "name only", update: provider.ClientUpdate{Name: str("New Name")}, want: []string{"New Name", "old", before[2], before[3], before[4], before[5]}},
+		{name: "theme only", update: provider.ClientUpdate{Theme: str("partner")}, want: []string{before[0], "partner", before[2], before[3], before[4], before[5]}},
+		{name: "clear theme", update: provider.ClientUpdate{Theme: str("")}, want: []string{before[0], "", before[2], before[3], before[4], before[5]}},
+		{
+			name:   "every field",
+			update: provider.ClientUpdate{Name: str("N"), Theme: str("t"), LogoURI: str("https://x.example/l"), ClientURI: str("https://x.example/"), PolicyURI: str("https://x.example/p"), TosURI: str("https://x.example/t")},
+			want:   []string{"N", "t", "https://x.example/l", "https://x.example/", "https://x.example/p", "https://x.example/t"},
+		},
+		{
+			name:   "clear the URIs",
+			update: provider.ClientUpdate{LogoURI: str(""), ClientURI: str(""), PolicyURI: str(""), TosURI: str("")},
+			want:   []string{before[0], before[1], "", "", "", ""},
+		},
+		{name: "empty name", update: provider.ClientUpdate{Name: str("")}, wantErr: "client name cannot be empty"},
+		{name: "name with a control character", update: provider.ClientUpdate{Name: str("a\x00b")}, wantErr: "contains a control character"},
+		{name: "name too long", update: provider.ClientUpdate{Name: str(strings.Repeat("n", 257))}, wantErr: "client name must have at most 256 characters"},
+		{name: "bad theme", update: provider.ClientUpdate{Theme: str("Bad")}, wantErr: `theme "Bad" may only contain`},
+		{name: "reserved theme", update: provider.ClientUpdate{Theme: str("static")}, wantErr: `theme "static" is not allowed`},
+		{name: "relative logo URI", update: provider.ClientUpdate{LogoURI: str("/logo.png")}, wantErr: `logo URI "/logo.png" must be an absolute http(s) URL`},
+		{name: "ftp policy URI", update: provider.ClientUpdate{PolicyURI: str("ftp://x.example/p")}, wantErr: "policy URI"},
+		// A valid field does not carry an invalid one through.
+		{name: "valid name, bad terms", update: provider.ClientUpdate{Name: str("N"), TosURI: str("terms")}, wantErr: "terms of service URI"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			st := newAdminStore(t)
+			orig, _, err := provider.RegisterClient(ctx, st, adminHasher, registered, adminNow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := provider.UpdateClient(ctx, st, "app", tt.update, later)
+			vErr := tt.update.Validate()
+			stored, lerr := st.GetStoredClient(ctx, "app")
+			if lerr != nil {
+				t.Fatal(lerr)
+			}
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, provider.ErrInvalidSpec) {
+					t.Fatalf("error %v; want one containing %q matching ErrInvalidSpec", err, tt.wantErr)
+				}
+				if vErr == nil || vErr.Error() != err.Error() {
+					t.Errorf("Validate() = %v; want the same error as UpdateClient", vErr)
+				}
+				adminEqs(t, "fields after a refused update", fields(stored), before)
+				return
+			}
+			if err != nil || vErr != nil {
+				t.Fatalf("UpdateClient: %v; Validate: %v", err, vErr)
+			}
+			adminEqs(t, "returned fields", fields(got), tt.want)
+			adminEqs(t, "stored fields", fields(stored), tt.want)
+			if !got.UpdatedAt.Equal(later) {
+				t.Errorf("returned updated_at %v; want %v", got.UpdatedAt, later)
+			}
+			// Everything else is kept, the secret hash included.
+			if !stored.CreatedAt.Equal(adminNow) || string(stored.SecretHash) != string(orig.SecretHash) || stored.Public != orig.Public ||
+				!slices.Equal(stored.RedirectURIs, orig.RedirectURIs) || !slices.Equal(stored.Scopes, orig.Scopes) ||
+				!slices.Equal(stored.GrantTypes, orig.GrantTypes) || stored.TokenEndpointAuthMethod != orig.TokenEndpointAuthMethod {
+				t.Errorf("update changed other fields:\nbefore %+v\nafter  %+v", orig, stored)
+			}
+		})
+	}
+}
+
+func TestUpdateClientNotFound(t *testing.T) {
+	st := newAdminStore(t)
+	name := "N"
+	_, err := provider.UpdateClient(context.Background(), st, "nope", provider.ClientUpdate{Name: &name}, adminNow)
+	if err == nil || err.Error() != `client "nope" not found` {
+		t.Fatalf("error %v; want `client \"nope\" not found`", err)
+	}
+	if !errors.Is(err, storage.ErrNotFound) {
+		t.Error("error does not match storage.ErrNotFound")
+	}
+	if errors.Is(err, provider.ErrInvalidSpec) {
+		t.Error("a missing client matches ErrInvalidSpec (a usage error)")
 	}
 }

@@ -45,8 +45,6 @@ type Provider struct {
 	Policy  ConsentPolicy
 	Logger  *slog.Logger
 	Now     func() time.Time
-
-	scopes map[string]ScopeDescription
 }
 
 // New loads or creates the server secrets and signing keys and composes fosite.
@@ -80,7 +78,6 @@ func New(ctx context.Context, cfg Config, store storage.Store, logger *slog.Logg
 		},
 		Logger: logger,
 		Now:    now,
-		scopes: defaultScopeCatalogue(),
 	}
 	p.OAuth2 = p.compose()
 	return p, nil

@@ -59,6 +59,7 @@ type clientRow struct {
 	ClientURI                string    `gorm:"column:client_uri;not null"`
 	PolicyURI                string    `gorm:"column:policy_uri;not null"`
 	TosURI                   string    `gorm:"column:tos_uri;not null"`
+	Theme                    string    `gorm:"column:theme;not null;default:''"`
 	OfflineIdleLifetime      int64     `gorm:"column:offline_idle_lifetime_ns;not null;default:0"`
 	OfflineAbsoluteLifetime  int64     `gorm:"column:offline_absolute_lifetime_ns;not null;default:0"`
 	CreatedAt                time.Time `gorm:"column:created_at;not null"`
@@ -343,6 +344,7 @@ func toClientRow(c *Client) clientRow {
 		ClientURI:                c.ClientURI,
 		PolicyURI:                c.PolicyURI,
 		TosURI:                   c.TosURI,
+		Theme:                    c.Theme,
 		OfflineIdleLifetime:      int64(c.OfflineIdleLifetime),
 		OfflineAbsoluteLifetime:  int64(c.OfflineAbsoluteLifetime),
 		CreatedAt:                utc(c.CreatedAt),
@@ -362,6 +364,7 @@ func (r *clientRow) toClient() (*Client, error) {
 		ClientURI:                r.ClientURI,
 		PolicyURI:                r.PolicyURI,
 		TosURI:                   r.TosURI,
+		Theme:                    r.Theme,
 		OfflineIdleLifetime:      time.Duration(r.OfflineIdleLifetime),
 		OfflineAbsoluteLifetime:  time.Duration(r.OfflineAbsoluteLifetime),
 		CreatedAt:                utc(r.CreatedAt),

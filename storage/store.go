@@ -309,6 +309,10 @@ type Client struct {
 	ClientURI                string
 	PolicyURI                string
 	TosURI                   string
+	// Theme names the template theme for this client's login and consent
+	// pages: a subdirectory of the templates override directory. Empty
+	// means the deployment's pages.
+	Theme string
 	// OfflineIdleLifetime and OfflineAbsoluteLifetime override the
 	// deployment's offline-token lifetimes for this client; 0 keeps them.
 	OfflineIdleLifetime     time.Duration

@@ -53,6 +53,7 @@ func commands() []*command {
 		{name: "clients create", summary: "register a client", help: clientsCreateHelp, run: runClientsCreate, ownFlags: clientLifetimeFlags},
 		{name: "clients list", summary: "list clients", run: runClientsList},
 		{name: "clients get", args: "ID", summary: "show a client (never its secret)", run: runClientsGet},
+		{name: "clients update", args: "ID", summary: "change a client's name, theme or links", help: clientsUpdateHelp, run: runClientsUpdate},
 		{name: "clients delete", args: "ID", summary: "delete a client and the tokens issued to it", run: runClientsDelete},
 		{name: "agreements create", summary: "record a standing agreement (offline access without a consent screen)", help: agreementsCreateHelp, run: runAgreementsCreate},
 		{name: "agreements list", summary: "list standing agreements", help: agreementsListHelp, run: runAgreementsList},
@@ -61,6 +62,8 @@ func commands() []*command {
 		{name: "consents revoke", summary: "revoke a user's consents to a client and the tokens issued under them", help: consentsRevokeHelp, run: runConsentsRevoke},
 		{name: "audit list", summary: "list consent, agreement and token events", help: auditListHelp, run: runAuditList},
 		{name: "gc", summary: "delete expired codes, tokens and requests now", help: gcHelp, run: runGC},
+		{name: "templates check", args: "DIR", summary: "check a templates directory and its themes as serve does at start-up", help: templatesCheckHelp, run: runTemplatesCheck},
+		{name: "templates export", args: "DIR", summary: "write the built-in templates into DIR as a starting point", help: templatesExportHelp, run: runTemplatesExport},
 	}
 }
 

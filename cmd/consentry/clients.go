@@ -4,8 +4,11 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -37,6 +40,11 @@ Redirect URIs must be absolute, without fragment, and use https, http on
 127.0.0.1, [::1] or localhost, or (public clients only) a private-use scheme
 such as com.example.app:/callback. They are matched exactly.
 
+--theme gives the client its own login and consent pages: a subdirectory of
+the templates directory (--templates-dir), 1-64 characters of a-z, 0-9, "-"
+and "_", not "static" or "i18n". Check a theme with 'consentry templates
+check DIR'; see "Customising the pages" in the README.
+
 Example:
   consentry clients create --id app --name "Example App" \
       --redirect-uri https://app.example.com/callback \
@@ -63,6 +71,7 @@ func runClientsCreate(ctx context.Context, e *env, c *command, args []string) (e
 	fs.StringVar(&spec.ClientURI, "client-uri", "", "`URL` of the client's home page")
 	fs.StringVar(&spec.PolicyURI, "policy-uri", "", "`URL` of the client's privacy policy")
 	fs.StringVar(&spec.TosURI, "tos-uri", "", "`URL` of the client's terms of service")
+	fs.StringVar(&spec.Theme, "theme", "", themeUsage+"\n(default: the deployment's pages)")
 	fs.StringVar(&spec.IDTokenSignedResponseAlg, "id-token-alg", "", "ID token signing `ALG`: RS256 or ES256 (default RS256)")
 	fs.StringVar(&spec.TokenEndpointAuthMethod, "token-endpoint-auth-method", "", "`METHOD`: client_secret_basic, client_secret_post or none\n(default client_secret_basic; none for public clients)")
 	idle := fs.String("offline-idle-lifetime", "", "`DURATION` after which this client's unused offline access ends, at least 1m\n(default: the deployment's offline idle lifetime; needs scope offline_access)")
@@ -119,7 +128,94 @@ func runClientsCreate(ctx context.Context, e *env, c *command, args []string) (e
 	if err != nil {
 		return err
 	}
+	warnMissingTheme(e.stderr, s.cfg.TemplatesDir, client.Theme)
 	return printCreatedClient(e, client, secret, *asJSON)
+}
+
+const themeUsage = "template theme `NAME` for the client's login and consent pages: a subdirectory\n" +
+	"of the templates directory; 1-64 characters of a-z, 0-9, - and _"
+
+// warnMissingTheme warns when a templates directory is configured here and
+// has no directory for the client's theme: most likely a typo. Without a
+// configured directory nothing can be told, since the server's may differ.
+func warnMissingTheme(w io.Writer, templatesDir, theme string) {
+	if templatesDir == "" || theme == "" {
+		return
+	}
+	if info, err := os.Stat(filepath.Join(templatesDir, theme)); err == nil && info.IsDir() {
+		return
+	}
+	fmt.Fprintf(w, "warning: the templates directory %s has no theme %q: the client gets the deployment's pages until it is added\n", templatesDir, theme)
+}
+
+const clientsUpdateHelp = `
+Change how a registered client is shown: its name, template theme and
+links. Only the flags given change anything; an empty value clears a field
+(--theme "" returns the client to the deployment's pages), except the name,
+which cannot be empty. The rules are those of 'clients create'.
+
+Redirect URIs, scopes, grant types, lifetimes and the secret are not changed
+by this command.
+
+Example:
+  consentry clients update app --name "Example App" --theme partner`
+
+// clientUpdateFlags are the flags of clients update, each naming one field
+// of provider.ClientUpdate.
+var clientUpdateFlags = []string{"name", "theme", "logo-uri", "client-uri", "policy-uri", "tos-uri"}
+
+func runClientsUpdate(ctx context.Context, e *env, c *command, args []string) (err error) {
+	fs, g := c.newFlagSet(e)
+	var u provider.ClientUpdate
+	values := map[string]*string{
+		"name":       fs.String("name", "", "`NAME` shown on the consent screen (cannot be empty)"),
+		"theme":      fs.String("theme", "", themeUsage+"\n(\"\" returns the client to the deployment's pages)"),
+		"logo-uri":   fs.String("logo-uri", "", "`URL` of the client's logo (\"\" removes it)"),
+		"client-uri": fs.String("client-uri", "", "`URL` of the client's home page (\"\" removes it)"),
+		"policy-uri": fs.String("policy-uri", "", "`URL` of the client's privacy policy (\"\" removes it)"),
+		"tos-uri":    fs.String("tos-uri", "", "`URL` of the client's terms of service (\"\" removes it)"),
+	}
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := c.parseN(e, fs, args)
+	if err != nil {
+		return err
+	}
+	fields := map[string]**string{
+		"name": &u.Name, "theme": &u.Theme, "logo-uri": &u.LogoURI,
+		"client-uri": &u.ClientURI, "policy-uri": &u.PolicyURI, "tos-uri": &u.TosURI,
+	}
+	var given bool
+	fs.Visit(func(f *flag.Flag) {
+		if dst, ok := fields[f.Name]; ok {
+			*dst = values[f.Name]
+			given = true
+		}
+	})
+	if !given {
+		return usagef("nothing to update: give at least one of --%s", strings.Join(clientUpdateFlags, ", --"))
+	}
+	// Refuse a bad update before opening the database.
+	if err := u.Validate(); err != nil {
+		return err
+	}
+	s, st, err := setup(ctx, e, fs, g)
+	if err != nil {
+		return err
+	}
+	defer closeStore(st, &err)
+
+	client, err := provider.UpdateClient(ctx, st, pos[0], u, time.Now())
+	if err != nil {
+		return err
+	}
+	if u.Theme != nil {
+		warnMissingTheme(e.stderr, s.cfg.TemplatesDir, client.Theme)
+	}
+	if *asJSON {
+		return writeJSON(e.stdout, viewClient(*client))
+	}
+	fmt.Fprintf(e.stdout, "updated client %q\n", client.ID)
+	return printClient(e.stdout, viewClient(*client))
 }
 
 // printCreatedClient shows the new client and, once, its secret. In JSON
@@ -161,6 +257,8 @@ type clientView struct {
 	ClientURI                string   `json:"client_uri,omitempty"`
 	PolicyURI                string   `json:"policy_uri,omitempty"`
 	TosURI                   string   `json:"tos_uri,omitempty"`
+	// Theme is absent when the client uses the deployment's pages.
+	Theme string `json:"theme,omitempty"`
 	// OfflineIdleLifetime and OfflineAbsoluteLifetime are Go durations
 	// ("720h"); absent when the client uses the deployment's.
 	OfflineIdleLifetime     string    `json:"offline_idle_lifetime,omitempty"`
@@ -190,6 +288,7 @@ func viewClient(c storage.Client) clientView {
 		ClientURI:                c.ClientURI,
 		PolicyURI:                c.PolicyURI,
 		TosURI:                   c.TosURI,
+		Theme:                    c.Theme,
 		OfflineIdleLifetime:      lifetime(c.OfflineIdleLifetime),
 		OfflineAbsoluteLifetime:  lifetime(c.OfflineAbsoluteLifetime),
 		CreatedAt:                c.CreatedAt,
@@ -238,6 +337,7 @@ func printClient(w io.Writer, c clientView) error {
 	row("response_types", orDash(strings.Join(c.ResponseTypes, ", ")))
 	row("scope", c.Scope)
 	row("id_token_signed_response_alg", c.IDTokenSignedResponseAlg)
+	row("theme", cmp.Or(c.Theme, "- (the deployment's pages)"))
 	if c.hasOfflineAccess() {
 		const deployment = "deployment default"
 		row("offline_idle_lifetime", cmp.Or(c.OfflineIdleLifetime, deployment))
@@ -282,9 +382,9 @@ func runClientsList(ctx context.Context, e *env, c *command, args []string) (err
 		return nil
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tTYPE\tGRANT TYPES\tSCOPE\tOFFLINE IDLE/ABSOLUTE")
+	fmt.Fprintln(tw, "ID\tNAME\tTYPE\tGRANT TYPES\tSCOPE\tOFFLINE IDLE/ABSOLUTE\tTHEME")
 	for _, v := range views {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.Name, clientType(v.Public), strings.Join(v.GrantTypes, ","), v.Scope, v.offlineLifetimes())
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.Name, clientType(v.Public), strings.Join(v.GrantTypes, ","), v.Scope, v.offlineLifetimes(), orDash(v.Theme))
 	}
 	return tw.Flush()
 }

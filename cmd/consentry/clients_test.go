@@ -3,6 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -175,5 +179,194 @@ func TestClientsCreateHelpShowsLifetimeFlags(t *testing.T) {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("help lacks %q", want)
 		}
+	}
+}
+
+func TestClientsTheme(t *testing.T) {
+	dsn := tempDSN(t)
+	environ := map[string]string{"CONSENTRY_DSN": dsn}
+	web := []string{"--public", "--redirect-uri", "https://www.example.com/cb"}
+
+	r := runCLI(t, "", environ, append([]string{"clients", "create", "--id", "themed", "--theme", "partner"}, web...)...)
+	if r.code != 0 {
+		t.Fatalf("create: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if !regexp.MustCompile(`(?m)^theme:\s+partner$`).MatchString(r.stdout) {
+		t.Errorf("create output lacks the theme:\n%s", r.stdout)
+	}
+	if strings.Contains(r.stderr, "warning") {
+		t.Errorf("warning without a configured templates directory: %q", r.stderr)
+	}
+	if r := runCLI(t, "", environ, append([]string{"clients", "create", "--id", "plain"}, web...)...); r.code != 0 {
+		t.Fatalf("create plain: exit %d, stderr %q", r.code, r.stderr)
+	}
+	c, err := openTestStore(t, dsn).GetStoredClient(context.Background(), "themed")
+	if err != nil || c.Theme != "partner" {
+		t.Fatalf("stored theme %q (err %v); want partner", c.Theme, err)
+	}
+
+	get := runCLI(t, "", environ, "clients", "get", "plain")
+	if get.code != 0 || !regexp.MustCompile(`(?m)^theme:\s+- \(the deployment's pages\)$`).MatchString(get.stdout) {
+		t.Errorf("get plain: exit %d, stdout:\n%s", get.code, get.stdout)
+	}
+	var one map[string]any
+	if r := runCLI(t, "", environ, "clients", "get", "themed", "--json"); r.code != 0 || json.Unmarshal([]byte(r.stdout), &one) != nil || one["theme"] != "partner" {
+		t.Errorf("get themed --json: exit %d, stdout %q", r.code, r.stdout)
+	}
+	if r := runCLI(t, "", environ, "clients", "get", "plain", "--json"); r.code != 0 || strings.Contains(r.stdout, `"theme"`) {
+		t.Errorf("get plain --json shows a theme: exit %d, stdout %q", r.code, r.stdout)
+	}
+
+	list := runCLI(t, "", environ, "clients", "list")
+	if list.code != 0 {
+		t.Fatalf("list: exit %d, stderr %q", list.code, list.stderr)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^ID .*OFFLINE IDLE/ABSOLUTE\s+THEME$`),
+		regexp.MustCompile(`(?m)^themed .*\s+partner$`),
+		regexp.MustCompile(`(?m)^plain .*\s+-$`),
+	} {
+		if !want.MatchString(list.stdout) {
+			t.Errorf("list does not match %s:\n%s", want, list.stdout)
+		}
+	}
+
+	for _, tt := range []struct{ theme, wantErr string }{
+		{"Partner", `theme "Partner" may only contain lowercase letters`},
+		{"../x", `theme "../x" may only contain`},
+		{"static", `theme "static" is not allowed`},
+		{"i18n", `theme "i18n" is not allowed`},
+		{strings.Repeat("t", 65), "must have 1 to 64 characters"},
+	} {
+		r := runCLI(t, "", environ, append([]string{"clients", "create", "--id", "bad", "--theme", tt.theme}, web...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, tt.wantErr) || r.stdout != "" {
+			t.Errorf("--theme %q: exit %d, stdout %q, stderr %q; want 2 and %q", tt.theme, r.code, r.stdout, r.stderr, tt.wantErr)
+		}
+	}
+	if r := runCLI(t, "", environ, "clients", "get", "bad"); r.code != 1 {
+		t.Errorf("a client with a refused theme was stored: %q", r.stdout)
+	}
+}
+
+func TestClientsThemeWarnsWhenMissing(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "partner"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	environ := map[string]string{"CONSENTRY_DSN": tempDSN(t), "CONSENTRY_TEMPLATES_DIR": dir}
+	web := []string{"--public", "--redirect-uri", "https://www.example.com/cb"}
+
+	r := runCLI(t, "", environ, append([]string{"clients", "create", "--id", "a", "--theme", "partner"}, web...)...)
+	if r.code != 0 || r.stderr != "" {
+		t.Errorf("existing theme: exit %d, stderr %q; want 0 and nothing", r.code, r.stderr)
+	}
+	r = runCLI(t, "", environ, append([]string{"clients", "create", "--id", "b", "--theme", "partnr"}, web...)...)
+	if r.code != 0 || !strings.Contains(r.stderr, `warning: the templates directory `+dir+` has no theme "partnr"`) {
+		t.Errorf("missing theme on create: exit %d, stderr %q; want 0 and a warning", r.code, r.stderr)
+	}
+	r = runCLI(t, "", environ, "clients", "update", "a", "--theme", "other")
+	if r.code != 0 || !strings.Contains(r.stderr, `has no theme "other"`) {
+		t.Errorf("missing theme on update: exit %d, stderr %q; want 0 and a warning", r.code, r.stderr)
+	}
+	// Clearing the theme or leaving it alone warns of nothing.
+	for _, args := range [][]string{{"--theme", ""}, {"--name", "A"}} {
+		r = runCLI(t, "", environ, append([]string{"clients", "update", "b"}, args...)...)
+		if r.code != 0 || r.stderr != "" {
+			t.Errorf("update %q: exit %d, stderr %q; want 0 and nothing", args, r.code, r.stderr)
+		}
+	}
+}
+
+func TestClientsUpdate(t *testing.T) {
+	dsn := tempDSN(t)
+	environ := map[string]string{"CONSENTRY_DSN": dsn}
+	create := runCLI(t, "", environ, "clients", "create", "--id", "app", "--name", "Example App",
+		"--redirect-uri", "https://app.example.com/cb", "--theme", "old",
+		"--logo-uri", "https://app.example.com/logo.png", "--policy-uri", "https://app.example.com/privacy")
+	if create.code != 0 {
+		t.Fatalf("create: exit %d, stderr %q", create.code, create.stderr)
+	}
+	st := openTestStore(t, dsn)
+	orig, err := st.GetStoredClient(context.Background(), "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Only the flags given change anything.
+	r := runCLI(t, "", environ, "clients", "update", "app", "--name", "New Name", "--json")
+	if r.code != 0 {
+		t.Fatalf("update --name: exit %d, stderr %q", r.code, r.stderr)
+	}
+	var v map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
+		t.Fatalf("update --json output %q: %v", r.stdout, err)
+	}
+	if v["client_name"] != "New Name" || v["theme"] != "old" || v["logo_uri"] != "https://app.example.com/logo.png" || v["policy_uri"] != "https://app.example.com/privacy" {
+		t.Errorf("after update --name: %v", v)
+	}
+
+	// Text output is that of clients get, after one line; "" clears a field.
+	r = runCLI(t, "", environ, "clients", "update", "--theme", "partner", "app", "--logo-uri", "", "--tos-uri", "https://app.example.com/terms")
+	if r.code != 0 {
+		t.Fatalf("update: exit %d, stderr %q", r.code, r.stderr)
+	}
+	head, rest, _ := strings.Cut(r.stdout, "\n")
+	if head != `updated client "app"` {
+		t.Errorf("first line %q; want `updated client \"app\"`", head)
+	}
+	get := runCLI(t, "", environ, "clients", "get", "app")
+	if get.code != 0 || rest != get.stdout {
+		t.Errorf("update output after its first line:\n%s\ndiffers from clients get:\n%s", rest, get.stdout)
+	}
+	c, err := st.GetStoredClient(context.Background(), "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Name != "New Name" || c.Theme != "partner" || c.LogoURI != "" || c.PolicyURI != "https://app.example.com/privacy" || c.TosURI != "https://app.example.com/terms" {
+		t.Errorf("stored %+v", c)
+	}
+	if string(c.SecretHash) != string(orig.SecretHash) || !slices.Equal(c.RedirectURIs, orig.RedirectURIs) || !c.CreatedAt.Equal(orig.CreatedAt) || !c.UpdatedAt.After(orig.UpdatedAt) {
+		t.Errorf("update touched other fields or not updated_at:\nbefore %+v\nafter  %+v", orig, c)
+	}
+	if r := runCLI(t, "", environ, "clients", "update", "app", "--theme="); r.code != 0 {
+		t.Fatalf("update --theme=: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if c, err := st.GetStoredClient(context.Background(), "app"); err != nil || c.Theme != "" {
+		t.Errorf("theme %q after clearing (err %v)", c.Theme, err)
+	}
+
+	tests := []struct {
+		name    string
+		args    []string
+		code    int
+		wantErr string
+	}{
+		{name: "no field", args: []string{"app"}, code: 2, wantErr: "nothing to update: give at least one of --name, --theme, --logo-uri, --client-uri, --policy-uri, --tos-uri"},
+		{name: "only --json", args: []string{"app", "--json"}, code: 2, wantErr: "nothing to update"},
+		{name: "no id", args: []string{"--name", "x"}, code: 2, wantErr: "usage: consentry clients update ID"},
+		{name: "empty name", args: []string{"app", "--name", ""}, code: 2, wantErr: "client name cannot be empty"},
+		{name: "bad theme", args: []string{"app", "--theme", "Partner"}, code: 2, wantErr: `theme "Partner" may only contain`},
+		{name: "reserved theme", args: []string{"app", "--theme", "static"}, code: 2, wantErr: `theme "static" is not allowed`},
+		{name: "relative URL", args: []string{"app", "--client-uri", "/home"}, code: 2, wantErr: `client URI "/home" must be an absolute http(s) URL`},
+		{name: "unknown client", args: []string{"nope", "--name", "x"}, code: 1, wantErr: `client "nope" not found`},
+		{name: "unknown flag", args: []string{"app", "--scope", "openid"}, code: 2, wantErr: "flag provided but not defined: -scope"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runCLI(t, "", environ, append([]string{"clients", "update"}, tt.args...)...)
+			if r.code != tt.code || !strings.Contains(r.stderr, tt.wantErr) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", r.code, r.stderr, tt.code, tt.wantErr)
+			}
+			if r.stdout != "" {
+				t.Errorf("stdout %q; want nothing", r.stdout)
+			}
+		})
+	}
+	after, err := st.GetStoredClient(context.Background(), "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Name != "New Name" || after.Theme != "" || after.ClientURI != "" {
+		t.Errorf("a refused update changed the client: %+v", after)
 	}
 }

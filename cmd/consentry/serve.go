@@ -28,6 +28,10 @@ With --demo (CONSENTRY_DEMO=true) a demo user and a public client are created
 on first start, and their credentials are printed once; the /demo page then
 walks through a sign-in with offline access.
 
+Before listening, the templates (--templates-dir, with every theme in it)
+are checked as 'consentry templates check' does; a broken template stops
+start-up with a message naming it, and exit status 1.
+
 Every gc_interval (--gc-interval, default 1h), starting at start-up, expired
 authorization codes, tokens and pending requests are deleted in small
 batches; 'consentry gc' does the same once.
@@ -58,11 +62,19 @@ func runServe(ctx context.Context, e *env, c *command, args []string) (err error
 	logger := s.logger(e.stderr, slog.LevelInfo)
 	cfg := s.cfg
 
+	// A broken template stops start-up before the port, the database and
+	// the demo seed are touched. handlers.New loads the templates again;
+	// checking costs milliseconds.
+	if _, err := loadTemplates(cfg.TemplatesDir); err != nil {
+		return err
+	}
+
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	// Listen before anything else: the address is taken or not, and with
-	// port 0 the real port is known before the issuer is fixed.
+	// Listen before anything else but the templates check: the address is
+	// taken or not, and with port 0 the real port is known before the
+	// issuer is fixed.
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)

@@ -323,12 +323,13 @@ func testUpdateClient(t *testing.T, s storage.Store) {
 		c.ID = "renamed" // ignored: the key cannot change
 		c.Name = "New name"
 		c.Scopes = []string{"openid"}
+		c.Theme = "partner"
 		c.OfflineIdleLifetime = 0
 		return nil
 	}), "UpdateClient")
 	got, err := s.GetStoredClient(ctx, "app")
 	mustOK(t, err, "GetStoredClient")
-	if got.Name != "New name" || len(got.Scopes) != 1 || got.Scopes[0] != "openid" || got.OfflineIdleLifetime != 0 ||
+	if got.Name != "New name" || got.Theme != "partner" || len(got.Scopes) != 1 || got.Scopes[0] != "openid" || got.OfflineIdleLifetime != 0 ||
 		!got.CreatedAt.Equal(c.CreatedAt) || string(got.SecretHash) != string(c.SecretHash) {
 		t.Fatalf("after update: %+v", got)
 	}
