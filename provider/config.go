@@ -44,6 +44,32 @@ type Config struct {
 	RememberConsentFor Duration `yaml:"remember_consent_for"`
 	// GCInterval is how often expired codes, tokens and requests are deleted.
 	GCInterval Duration `yaml:"gc_interval"`
+
+	// AdminListen, when set, is the address of the admin listener serving
+	// /metrics (keep it on loopback or a private network). Empty: off.
+	AdminListen string `yaml:"admin_listen"`
+	// Database tunes the connection pool.
+	Database DatabaseConfig `yaml:"database"`
+	// KeyRotationInterval, when positive, makes serve rotate the signing
+	// keys automatically once the newest is this old. 0: only by the CLI.
+	KeyRotationInterval Duration `yaml:"key_rotation_interval"`
+	// KeyPropagationDelay is how long a new signing key is published in the
+	// JWKS before it signs, so that every instance and every client cache
+	// knows it first. Instances reload keys every quarter of it.
+	KeyPropagationDelay Duration `yaml:"key_propagation_delay"`
+	// ClientSecretOverlap is how long a client's previous secret keeps
+	// working after `clients rotate-secret`.
+	ClientSecretOverlap Duration `yaml:"client_secret_overlap"`
+}
+
+// DatabaseConfig tunes the connection pool; zero values keep the defaults.
+type DatabaseConfig struct {
+	MaxOpenConns    int      `yaml:"max_open_conns"`
+	MaxIdleConns    int      `yaml:"max_idle_conns"`
+	ConnMaxLifetime Duration `yaml:"conn_max_lifetime"`
+	ConnMaxIdleTime Duration `yaml:"conn_max_idle_time"`
+	// QueryTimeout bounds every database call a request makes.
+	QueryTimeout Duration `yaml:"query_timeout"`
 }
 
 // OfflineAccessConfig is the policy for offline_access requests.
@@ -108,7 +134,16 @@ func DefaultConfig() Config {
 			AbsoluteLifetime:     Duration(365 * 24 * time.Hour),
 			RetryWindow:          Duration(10 * time.Second),
 		},
-		GCInterval:         Duration(time.Hour),
+		GCInterval:          Duration(time.Hour),
+		KeyPropagationDelay: Duration(time.Minute),
+		ClientSecretOverlap: Duration(24 * time.Hour),
+		Database: DatabaseConfig{
+			MaxOpenConns:    20,
+			MaxIdleConns:    10,
+			ConnMaxLifetime: Duration(30 * time.Minute),
+			ConnMaxIdleTime: Duration(5 * time.Minute),
+			QueryTimeout:    Duration(5 * time.Second),
+		},
 		RememberConsentFor: Duration(30 * 24 * time.Hour),
 	}
 }
@@ -151,6 +186,9 @@ func (c Config) Validate() error {
 		"offline_access.idle_lifetime":     c.OfflineAccess.IdleLifetime,
 		"offline_access.absolute_lifetime": c.OfflineAccess.AbsoluteLifetime,
 		"gc_interval":                      c.GCInterval,
+		"key_propagation_delay":            c.KeyPropagationDelay,
+		"client_secret_overlap":            c.ClientSecretOverlap,
+		"database.query_timeout":           c.Database.QueryTimeout,
 		"id_token_lifespan":                c.IDTokenLifespan,
 		"authorize_code_lifespan":          c.AuthorizeCodeLifespan,
 		"session_lifespan":                 c.SessionLifespan,
@@ -160,6 +198,12 @@ func (c Config) Validate() error {
 		if d <= 0 {
 			return fmt.Errorf("%s: must be positive", name)
 		}
+	}
+	if c.KeyRotationInterval < 0 {
+		return errors.New("key_rotation_interval: must not be negative")
+	}
+	if c.Database.MaxOpenConns < 0 || c.Database.MaxIdleConns < 0 {
+		return errors.New("database: connection counts must not be negative")
 	}
 	if c.OfflineAccess.RetryWindow < 0 || c.OfflineAccess.RetryWindow.Std() > time.Minute {
 		return errors.New("offline_access.retry_window: must be between 0 (off) and 1m")
