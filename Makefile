@@ -27,8 +27,11 @@ build:
 run: build
 	./$(BIN) serve --demo
 
+# Every package on SQLite (storage also on PostgreSQL), then the end-to-end
+# suite again on PostgreSQL.
 test: ensure-postgres ensure-chromium
 	$(GO) test -race -count=1 ./...
+	CONSENTRY_E2E_BACKEND=postgres $(GO) test -race -count=1 ./handlers/
 
 ensure-postgres:
 	./scripts/ensure-postgres.sh

@@ -8,6 +8,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/consentry/consentry/handlers"
 	"github.com/consentry/consentry/provider"
 	"github.com/consentry/consentry/storage"
+	"github.com/consentry/consentry/storage/storagetest"
 )
 
 const (
@@ -48,7 +50,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dsn := "sqlite://" + filepath.Join(t.TempDir(), "consentry.db")
+	dsn := testDSN(t)
 	store, err := storage.Open(ctx, dsn, logger)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
@@ -84,6 +86,28 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		t.Fatalf("create user: %v", err)
 	}
 	return &env{t: t, Issuer: cfg.Issuer, Provider: p, Server: srv, User: user}
+}
+
+// e2eBackendEnv selects the database the end-to-end tests run on: empty for
+// SQLite, "postgres" for a fresh PostgreSQL database per test on the server
+// named by storagetest.PostgresDSNEnv. make test runs the suite on both.
+const e2eBackendEnv = "CONSENTRY_E2E_BACKEND"
+
+func testDSN(t *testing.T) string {
+	t.Helper()
+	switch backend := os.Getenv(e2eBackendEnv); backend {
+	case "", "sqlite":
+		return "sqlite://" + filepath.Join(t.TempDir(), "consentry.db")
+	case "postgres":
+		admin := os.Getenv(storagetest.PostgresDSNEnv)
+		if admin == "" {
+			t.Fatalf("%s=postgres needs %s", e2eBackendEnv, storagetest.PostgresDSNEnv)
+		}
+		return storagetest.NewPostgresDatabase(t, admin)
+	default:
+		t.Fatalf("%s=%q: use sqlite or postgres", e2eBackendEnv, backend)
+		return ""
+	}
 }
 
 // client registers a client and returns it with its plain secret.

@@ -1,15 +1,9 @@
 package storage_test
 
 import (
-	"context"
-	"crypto/rand"
 	"log/slog"
-	"net/url"
 	"os"
-	"strings"
 	"testing"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/consentry/consentry/storage"
 	"github.com/consentry/consentry/storage/storagetest"
@@ -17,7 +11,7 @@ import (
 
 // postgresDSNEnv names a PostgreSQL server for the tests, as a URL whose user
 // may create databases, e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable.
-const postgresDSNEnv = "CONSENTRY_TEST_POSTGRES_DSN"
+const postgresDSNEnv = storagetest.PostgresDSNEnv
 
 func TestPostgres(t *testing.T) {
 	dsn := os.Getenv(postgresDSNEnv)
@@ -27,23 +21,13 @@ func TestPostgres(t *testing.T) {
 	storagetest.RunTests(t, func(t *testing.T) storage.Store { return newPostgresStore(t, dsn) })
 }
 
-// newPostgresStore creates a database of its own on the server named by
-// adminDSN, opens a migrated store on it and drops it afterwards.
+// newPostgresStore opens a migrated store on a database of its own on the
+// server named by adminDSN; the database is dropped afterwards.
 func newPostgresStore(t *testing.T, adminDSN string) storage.Store {
 	t.Helper()
-	u, err := url.Parse(adminDSN)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Fatalf("%s must be a postgres:// URL", postgresDSNEnv)
-	}
-	name := "consentry_test_" + strings.ToLower(rand.Text())
-	admin(t, adminDSN, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-	t.Cleanup(func() {
-		admin(t, adminDSN, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-	})
-
-	u.Path = "/" + name
+	dsn := storagetest.NewPostgresDatabase(t, adminDSN)
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s, err := storage.Open(t.Context(), u.String(), logger)
+	s, err := storage.Open(t.Context(), dsn, logger)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -56,19 +40,4 @@ func newPostgresStore(t *testing.T, adminDSN string) storage.Store {
 		t.Fatalf("migrate: %v", err)
 	}
 	return s
-}
-
-// admin runs one statement on the server's administrative connection. It
-// runs in cleanups too, after the test's context is cancelled.
-func admin(t *testing.T, dsn, stmt string) {
-	t.Helper()
-	ctx := context.WithoutCancel(t.Context())
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect to PostgreSQL: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, stmt); err != nil {
-		t.Fatalf("%s: %v", stmt, err)
-	}
 }
