@@ -288,9 +288,16 @@ func (h *Authorize) reparse(ctx context.Context, pending *storage.AuthRequest) (
 // registered and otherwise shows an error page: never redirect to a URI the
 // client did not register (RFC 6749 §4.1.2.1).
 func (h *Authorize) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
+	// With the database unreachable fosite reports invalid_client: make
+	// it temporarily_unavailable (RFC 6749 §4.1.2.1).
+	err = unavailable(err)
 	logOAuthError(h.Logger, r, "authorization request refused", err)
 	if ar != nil && ar.IsRedirectURIValid() {
 		h.Provider.OAuth2.WriteAuthorizeError(r.Context(), w, ar, err)
+		return
+	}
+	if errors.Is(err, fosite.ErrTemporarilyUnavailable) {
+		h.Pages.Error(w, r, http.StatusServiceUnavailable, errorServer)
 		return
 	}
 	rfc := fosite.ErrorToRFC6749Error(err)

@@ -50,21 +50,24 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dsn := testDSN(t)
-	store, err := storage.Open(ctx, dsn, logger)
+	srv := httptest.NewUnstartedServer(nil)
+	settings := envSettings{Config: provider.DefaultConfig()}
+	settings.Config.Issuer = "http://" + srv.Listener.Addr().String()
+	for _, o := range opts {
+		o(&settings)
+	}
+	if settings.Config.DSN == provider.DefaultConfig().DSN {
+		settings.Config.DSN = testDSN(t)
+	}
+	store, err := storage.Open(ctx, settings.Config.DSN, logger)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
+	// As serve does: every database call is bounded.
+	store.SetQueryTimeout(settings.Config.Database.QueryTimeout.Std())
 	if err := store.Migrate(ctx); err != nil {
 		t.Fatalf("migrate: %v", err)
-	}
-	srv := httptest.NewUnstartedServer(nil)
-	settings := envSettings{Config: provider.DefaultConfig()}
-	settings.Config.Issuer = "http://" + srv.Listener.Addr().String()
-	settings.Config.DSN = dsn
-	for _, o := range opts {
-		o(&settings)
 	}
 	cfg := settings.Config
 	p, err := provider.New(ctx, cfg, store, logger, settings.Now)

@@ -47,6 +47,7 @@ func (h *Protocol) token(w http.ResponseWriter, r *http.Request) {
 			// grant; RFC 6749 §5.2 names this case.
 			err = fosite.ErrUnsupportedGrantType
 		}
+		err = unavailable(err)
 		h.logOAuthError(r, "token request refused", err)
 		oauth.WriteAccessError(ctx, w, ar, err)
 		return
@@ -67,6 +68,7 @@ func (h *Protocol) token(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := oauth.NewAccessResponse(ctx, ar)
 	if err != nil {
+		err = unavailable(err)
 		h.logOAuthError(r, "token response refused", err)
 		oauth.WriteAccessError(ctx, w, ar, err)
 		return
@@ -79,7 +81,14 @@ func (h *Protocol) revoke(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	err := h.Provider.OAuth2.NewRevocationRequest(ctx, r)
 	if err != nil {
+		err = unavailable(err)
 		h.logOAuthError(r, "revocation refused", err)
+		if fosite.ErrorToRFC6749Error(err).CodeField >= http.StatusInternalServerError {
+			// fosite would answer 200; RFC 7009 §2.2.1: 503 tells the client
+			// the token was not revoked and to try again.
+			writeUnavailable(w)
+			return
+		}
 	}
 	h.Provider.OAuth2.WriteRevocationResponse(ctx, w, err)
 }
@@ -89,7 +98,14 @@ func (h *Protocol) introspect(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	ir, err := h.Provider.OAuth2.NewIntrospectionRequest(ctx, r, provider.EmptySession())
 	if err != nil {
+		err = unavailable(err)
 		h.logOAuthError(r, "introspection refused", err)
+		if errors.Is(err, fosite.ErrTemporarilyUnavailable) {
+			// Not "active": false, which a resource server would take as
+			// a revoked token.
+			writeUnavailable(w)
+			return
+		}
 		h.Provider.OAuth2.WriteIntrospectionError(ctx, w, err)
 		return
 	}
@@ -114,7 +130,12 @@ func (h *Protocol) userinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	_, ar, err := h.Provider.OAuth2.IntrospectToken(ctx, token, fosite.AccessToken, provider.EmptySession())
 	if err != nil {
+		err = unavailable(err)
 		h.logOAuthError(r, "userinfo token refused", err)
+		if errors.Is(err, fosite.ErrTemporarilyUnavailable) {
+			writeUnavailable(w)
+			return
+		}
 		writeBearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is not valid.")
 		return
 	}
@@ -134,6 +155,10 @@ func (h *Protocol) userinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		h.Logger.ErrorContext(ctx, "userinfo: load user", "err", err)
+		if storage.IsUnavailable(err) {
+			writeUnavailable(w)
+			return
+		}
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
 		return
 	}
@@ -156,12 +181,58 @@ func (h *Protocol) logOAuthError(r *http.Request, msg string, err error) {
 
 func logOAuthError(logger *slog.Logger, r *http.Request, msg string, err error) {
 	rfc := fosite.ErrorToRFC6749Error(err)
+	attrs := []slog.Attr{
+		slog.String("error", rfc.ErrorField),
+		slog.String("hint", redactCredentials(r, rfc.HintField)),
+		// The debug text is logged, never sent: it may name internals.
+		slog.String("debug", redactCredentials(r, rfc.DebugField)),
+		slog.String("path", r.URL.Path),
+	}
 	level := slog.LevelInfo
 	if rfc.CodeField >= http.StatusInternalServerError {
 		level = slog.LevelError
+		// A server fault's cause is what an operator needs; fosite often
+		// wraps it without debug text.
+		if cause := oauthCause(err); cause != "" && cause != rfc.DebugField {
+			attrs = append(attrs, slog.String("cause", redactCredentials(r, cause)))
+		}
 	}
-	// The debug text is logged, never sent: it may name internals.
-	logger.Log(r.Context(), level, msg, "error", rfc.ErrorField, "hint", rfc.HintField, "debug", rfc.DebugField, "path", r.URL.Path)
+	logger.LogAttrs(r.Context(), level, msg, attrs...)
+}
+
+// oauthCause is the text of the innermost error err wraps that is not an
+// OAuth error itself, or "".
+func oauthCause(err error) string {
+	for {
+		var rfc *fosite.RFC6749Error
+		if !errors.As(err, &rfc) {
+			break
+		}
+		if err = rfc.Unwrap(); err == nil {
+			return ""
+		}
+	}
+	return err.Error()
+}
+
+// unavailable turns err into temporarily_unavailable (503) when the
+// database could not be reached. fosite would report a failed client
+// lookup as invalid_client, and a failed token lookup as an invalid
+// token; nothing the client sent was wrong, and it should retry.
+func unavailable(err error) error {
+	if !storage.IsUnavailable(err) {
+		return err
+	}
+	return fosite.ErrTemporarilyUnavailable.WithWrap(err).WithDebug(fosite.ErrorToRFC6749Error(err).DebugField)
+}
+
+// writeUnavailable answers 503 temporarily_unavailable in JSON.
+func writeUnavailable(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", "5")
+	writeJSON(w, http.StatusServiceUnavailable, map[string]string{
+		"error":             "temporarily_unavailable",
+		"error_description": "The service is temporarily unavailable. Try again later.",
+	})
 }
 
 func writeBearerError(w http.ResponseWriter, status int, code, description string) {

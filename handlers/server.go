@@ -14,13 +14,31 @@ import (
 	"github.com/consentry/consentry/templates"
 )
 
-// New returns the HTTP handler serving every endpoint of p.
-func New(p *provider.Provider) (http.Handler, error) {
+// Option configures New.
+type Option func(*options)
+
+type options struct {
+	metrics *Metrics
+}
+
+// WithMetrics counts and times every request in m. Set p.Observer = m too,
+// for the grant and refresh counters.
+func WithMetrics(m *Metrics) Option {
+	return func(o *options) { o.metrics = m }
+}
+
+// New returns the HTTP handler serving every endpoint of p. Every request
+// gets an id (see RequestID), which every line it logs carries.
+func New(p *provider.Provider, opts ...Option) (http.Handler, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	lib, err := LoadTemplates(p.Config.TemplatesDir)
 	if err != nil {
 		return nil, err
 	}
-	logger := p.Logger
+	logger := slog.New(NewLogHandler(p.Logger.Handler()))
 	pages := &Pages{Templates: lib, Logger: logger}
 	warnMissingThemes(p, lib)
 	sessions := NewSessions(p.Secrets.CookieHash, p.Secrets.CookieBlock, p.Config.SessionLifespan.Std(), p.Config.SecureCookies(), p.Now)
@@ -40,7 +58,35 @@ func New(p *provider.Provider) (http.Handler, error) {
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pages.Error(w, r, http.StatusMethodNotAllowed, errorBadRequest)
 	})
-	return recoverPanics(logger, pages, logRequests(logger, r)), nil
+	h := recoverPanics(logger, pages, logRequests(logger, r))
+	if o.metrics != nil {
+		r.Use(recordRoute)
+		h = o.metrics.instrument(h)
+	}
+	return withRequestID(h), nil
+}
+
+// NewAdmin returns the handler of the admin listener: /metrics,
+// /health/alive and /health/ready. Serve it on loopback or a private
+// network only.
+func NewAdmin(m *Metrics, store ReadinessStore) http.Handler {
+	r := mux.NewRouter()
+	r.Handle("/metrics", m.Handler()).Methods(http.MethodGet)
+	(&Health{Store: store}).Mount(r)
+	return r
+}
+
+// NewUnavailable returns the handler of a server that cannot serve yet
+// (its database lacks migrations): the health probes answer, /health/ready
+// 503 with the reason, and every other request 503 temporarily_unavailable.
+func NewUnavailable(store ReadinessStore) http.Handler {
+	r := mux.NewRouter()
+	(&Health{Store: store, Starting: true}).Mount(r)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeUnavailable(w)
+	})
+	r.MethodNotAllowedHandler = r.NotFoundHandler
+	return withRequestID(r)
 }
 
 // LoadTemplates loads the pages (with the override directory and its
@@ -95,14 +141,20 @@ func staticFiles(lib *templates.Library) http.Handler {
 	})
 }
 
-// Pinger is what the readiness check needs of the store.
-type Pinger interface {
+// ReadinessStore is what the readiness check needs of the store.
+type ReadinessStore interface {
+	// Ping fails when the database does not answer.
 	Ping(ctx context.Context) error
+	// PendingMigrations counts the schema migrations not yet applied.
+	PendingMigrations(ctx context.Context) (int, error)
 }
 
 // Health serves liveness and readiness probes.
 type Health struct {
-	Store Pinger
+	Store ReadinessStore
+	// Starting keeps /health/ready at 503 even once the store is ready:
+	// the server is not serving yet.
+	Starting bool
 }
 
 // Mount registers the probes on r.
@@ -118,6 +170,21 @@ func (h *Health) ready(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	if err := h.Store.Ping(ctx); err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "database"})
+		return
+	}
+	// An instance whose schema lacks migrations stays out of the load
+	// balancer until `consentry migrate` has run.
+	n, err := h.Store.PendingMigrations(ctx)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "database"})
+		return
+	}
+	if n > 0 {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "migrations pending"})
+		return
+	}
+	if h.Starting {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "starting"})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -23,7 +23,7 @@ var eventForBasis = map[string]string{
 // RecordGrant stores g and its audit event in one transaction, so the audit
 // log never misses a grant that tokens were issued under.
 func (p *Provider) RecordGrant(ctx context.Context, g *storage.Grant) error {
-	return p.inTx(ctx, func(ctx context.Context) error {
+	err := p.inTx(ctx, func(ctx context.Context) error {
 		if err := p.Store.CreateGrant(ctx, g); err != nil {
 			return fmt.Errorf("create grant: %w", err)
 		}
@@ -37,6 +37,10 @@ func (p *Provider) RecordGrant(ctx context.Context, g *storage.Grant) error {
 			IPAddress: g.IPAddress, UserAgent: g.UserAgent, Detail: detail,
 		})
 	})
+	if err == nil {
+		p.observer().GrantIssued(g.Basis)
+	}
+	return err
 }
 
 // inTx runs fn in a store transaction.

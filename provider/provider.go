@@ -12,7 +12,6 @@ import (
 	"github.com/ory/fosite/compose"
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/openid"
-	"github.com/ory/fosite/token/jwt"
 
 	"github.com/consentry/consentry/storage"
 )
@@ -39,12 +38,14 @@ type Provider struct {
 	Config  Config
 	Store   storage.Store
 	Secrets *ServerSecrets
-	Keys    *SigningKeys
+	Keys    *KeySet
 	OAuth2  fosite.OAuth2Provider
 	Hasher  ClientSecretHasher
 	Policy  ConsentPolicy
 	Logger  *slog.Logger
 	Now     func() time.Time
+	// Observer, when set, is told of grants and refresh outcomes (metrics).
+	Observer Observer
 }
 
 // New loads or creates the server secrets and signing keys and composes fosite.
@@ -62,7 +63,7 @@ func New(ctx context.Context, cfg Config, store storage.Store, logger *slog.Logg
 	if err != nil {
 		return nil, err
 	}
-	keys, err := LoadSigningKeys(ctx, store, cfg.SecretsKey, now)
+	keys, err := LoadKeySet(ctx, store, cfg, now)
 	if err != nil {
 		return nil, err
 	}
@@ -111,13 +112,11 @@ func (p *Provider) fositeConfig() *fosite.Config {
 // compose wires the fosite handlers Consentry serves, listed explicitly.
 func (p *Provider) compose() fosite.OAuth2Provider {
 	config := p.fositeConfig()
-	rs256, _ := p.Keys.Signing(AlgRS256)
-	signer := &jwt.DefaultSigner{GetPrivateKey: staticKey(rs256)}
 	core := compose.NewOAuth2HMACStrategy(config)
 	strategy := &compose.CommonStrategy{
 		CoreStrategy:               core,
 		OpenIDConnectTokenStrategy: newIDTokenStrategy(p.Keys, config),
-		Signer:                     signer,
+		Signer:                     newPublishedKeySigner(p.Keys),
 	}
 	refresh := &refreshHandler{p: p, strategy: core, config: config,
 		sealer: newKeyedSealer(p.Secrets.TokenHMAC, "consentry refresh successor v1")}
@@ -138,26 +137,19 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 	)
 }
 
-func staticKey(key any) func(context.Context) (any, error) {
-	return func(context.Context) (any, error) { return key, nil }
-}
-
 // idTokenStrategy signs each ID token with the algorithm its client
-// registered (id_token_signed_response_alg), RS256 by default.
+// registered (id_token_signed_response_alg), RS256 by default, using the
+// key of that algorithm that signs at the time.
 type idTokenStrategy struct {
 	byAlg map[string]openid.OpenIDConnectTokenStrategy
 }
 
 var _ openid.OpenIDConnectTokenStrategy = (*idTokenStrategy)(nil)
 
-func newIDTokenStrategy(keys *SigningKeys, config fosite.Configurator) *idTokenStrategy {
+func newIDTokenStrategy(keys *KeySet, config fosite.Configurator) *idTokenStrategy {
 	s := &idTokenStrategy{byAlg: map[string]openid.OpenIDConnectTokenStrategy{}}
-	for _, alg := range []string{AlgRS256, AlgES256} {
-		key, ok := keys.Signing(alg)
-		if !ok {
-			continue
-		}
-		s.byAlg[alg] = compose.NewOpenIDConnectStrategy(staticKey(key), config)
+	for _, alg := range signingAlgs {
+		s.byAlg[alg] = compose.NewOpenIDConnectStrategy(keys.signingKeyGetter(alg), config)
 	}
 	return s
 }

@@ -53,10 +53,27 @@ func (h *refreshHandler) CanHandleTokenEndpointRequest(_ context.Context, r fosi
 // client sent under it, and stored requests never keep the form.
 const retryMarker = "consentry_retry_of"
 
+// errReuseDetected marks the refusal of a reused token, which the observer
+// counts apart from other refusals.
+var errReuseDetected = errors.New("refresh token reuse detected")
+
+// observeRefused reports a refusal other than a detected reuse.
+func (h *refreshHandler) observeRefused(err error) {
+	if err != nil && !errors.Is(err, errReuseDetected) {
+		h.p.observer().RefreshOutcome(RefreshRefused)
+	}
+}
+
 func (h *refreshHandler) HandleTokenEndpointRequest(ctx context.Context, request fosite.AccessRequester) error {
 	if !h.CanHandleTokenEndpointRequest(ctx, request) {
 		return fosite.ErrUnknownRequest
 	}
+	err := h.handleTokenEndpointRequest(ctx, request)
+	h.observeRefused(err)
+	return err
+}
+
+func (h *refreshHandler) handleTokenEndpointRequest(ctx context.Context, request fosite.AccessRequester) error {
 	request.GetRequestForm().Del(retryMarker)
 	client := request.GetClient()
 	if !client.GetGrantTypes().Has("refresh_token") {
@@ -175,7 +192,8 @@ func (h *refreshHandler) reuseDetected(ctx context.Context, original fosite.Requ
 		h.p.Audit(ctx, &e)
 	}
 	h.p.Logger.WarnContext(ctx, "refresh token reuse detected: family revoked", "client_id", original.GetClient().GetID(), "sub", subject)
-	return fosite.ErrInvalidGrant.WithHint("The refresh token was already used.")
+	h.p.observer().RefreshOutcome(RefreshReuseDetected)
+	return fosite.ErrInvalidGrant.WithHint("The refresh token was already used.").WithWrap(errReuseDetected)
 }
 
 // successor is the token response kept, sealed, for the retry window.
@@ -190,6 +208,12 @@ func (h *refreshHandler) PopulateTokenEndpointResponse(ctx context.Context, requ
 	if !h.CanHandleTokenEndpointRequest(ctx, request) {
 		return fosite.ErrUnknownRequest
 	}
+	err := h.populateTokenEndpointResponse(ctx, request, responder)
+	h.observeRefused(err)
+	return err
+}
+
+func (h *refreshHandler) populateTokenEndpointResponse(ctx context.Context, request fosite.AccessRequester, responder fosite.AccessResponder) error {
 	if oldSignature := request.GetRequestForm().Get(retryMarker); oldSignature != "" {
 		return h.respondFromSuccessor(ctx, request, responder, oldSignature)
 	}
@@ -238,6 +262,7 @@ func (h *refreshHandler) PopulateTokenEndpointResponse(ctx context.Context, requ
 	if err := fositestorage.MaybeCommitTx(txCtx, h.p.Store); err != nil {
 		return fosite.ErrServerError.WithWrap(fmt.Errorf("commit refresh: %w", err))
 	}
+	h.p.observer().RefreshOutcome(RefreshRotated)
 	h.respond(responder, next)
 	return nil
 }
@@ -279,6 +304,7 @@ func (h *refreshHandler) respondFromSuccessor(ctx context.Context, request fosit
 		return fosite.ErrServerError.WithWrap(err)
 	}
 	h.p.Logger.InfoContext(ctx, "refresh retried within the retry window", "client_id", request.GetClient().GetID())
+	h.p.observer().RefreshOutcome(RefreshRetryWindow)
 	h.respond(responder, next)
 	return nil
 }

@@ -66,11 +66,13 @@ func TestSecretsKeyEncryptsAtRest(t *testing.T) {
 		t.Fatal("encrypted secrets loaded without a key")
 	}
 
-	keys, err := LoadSigningKeys(ctx, store, "a production secrets key", time.Now)
+	cfg := DefaultConfig()
+	cfg.SecretsKey = "a production secrets key"
+	keys, err := LoadKeySet(ctx, store, cfg, time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := LoadSigningKeys(ctx, store, "a production secrets key", time.Now)
+	again, err := LoadKeySet(ctx, store, cfg, time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +86,21 @@ func TestSecretsKeyEncryptsAtRest(t *testing.T) {
 			t.Fatal("the JWKS contains a private key")
 		}
 	}
-	if _, err := LoadSigningKeys(ctx, store, "wrong", time.Now); err == nil {
+	rotated, err := RotateKeys(ctx, store, cfg.SecretsKey, time.Now(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sks, err := store.ListSigningKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sk := range sks {
+		if !sk.Encrypted {
+			t.Errorf("signing key %s (rotated: %v) stored in the clear although a secrets key is set", sk.KID, sk.KID == rotated[0].KID || sk.KID == rotated[1].KID)
+		}
+	}
+	cfg.SecretsKey = "wrong"
+	if _, err := LoadKeySet(ctx, store, cfg, time.Now); err == nil {
 		t.Fatal("signing keys decrypted with the wrong key")
 	}
 }

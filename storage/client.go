@@ -1,14 +1,17 @@
 package storage
 
 import (
+	"time"
+
 	"github.com/go-jose/go-jose/v3"
 	"github.com/ory/fosite"
 )
 
 // Compile-time checks: fosite takes a *Client wherever it needs a client.
 var (
-	_ fosite.Client              = (*Client)(nil)
-	_ fosite.OpenIDConnectClient = (*Client)(nil)
+	_ fosite.Client                   = (*Client)(nil)
+	_ fosite.OpenIDConnectClient      = (*Client)(nil)
+	_ fosite.ClientWithSecretRotation = (*Client)(nil)
 )
 
 // GetID returns the client id.
@@ -16,6 +19,20 @@ func (c *Client) GetID() string { return c.ID }
 
 // GetHashedSecret returns the stored secret hash; empty for public clients.
 func (c *Client) GetHashedSecret() []byte { return c.SecretHash }
+
+// GetRotatedHashes returns the hashes of previous secrets that have not
+// expired; fosite accepts a secret matching any of them. fosite passes no
+// clock, so expiry is judged by the wall clock.
+func (c *Client) GetRotatedHashes() [][]byte {
+	now := time.Now()
+	var out [][]byte
+	for _, r := range c.RotatedSecrets {
+		if now.Before(r.ExpiresAt) {
+			out = append(out, r.Hash)
+		}
+	}
+	return out
+}
 
 // GetRedirectURIs returns the registered redirect URIs.
 func (c *Client) GetRedirectURIs() []string { return c.RedirectURIs }

@@ -12,7 +12,11 @@
 // ErrAlreadyExists, tested with errors.Is.
 //
 // GormStore is the implementation, on SQLite (for single-instance deployments
-// and tests) or PostgreSQL. Tokens are stored under the signature fosite
+// and tests) or PostgreSQL. Its schema is versioned: Migrate applies the
+// numbered, forward-only migrations of migrate.go under a lock, and
+// PendingMigrations tells a server whether it may serve. SetQueryTimeout
+// bounds every statement and transaction, and IsUnavailable tells a failure
+// to reach the database from an answer. Tokens are stored under the signature fosite
 // derives from them, never the raw token, and the OpenID Connect session,
 // which fosite keys by the raw authorization code, is stored under a SHA-256
 // hash of that code.

@@ -29,6 +29,11 @@ type GormStore struct {
 	logger *slog.Logger
 	// now is the clock for expiry checks and timestamps.
 	now func() time.Time
+	// queryTimeout bounds each statement and each transaction (a
+	// time.Duration; 0: no bound). See SetQueryTimeout.
+	queryTimeout atomic.Int64
+	// migrated is set once the schema is known to be up to date.
+	migrated atomic.Bool
 }
 
 // sqliteDefaults are the connection parameters (mattn/go-sqlite3 names) that
@@ -88,7 +93,12 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*GormStore, err
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	return &GormStore{gdb: gdb, sqlDB: sqlDB, logger: logger, now: time.Now}, nil
+	s := &GormStore{gdb: gdb, sqlDB: sqlDB, logger: logger, now: time.Now}
+	if err := s.registerTimeoutCallbacks(); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	return s, nil
 }
 
 // dialectorFor picks the gorm driver for dsn. Error messages name the scheme
@@ -140,16 +150,10 @@ func sqliteConnString(rest string) (string, error) {
 	return path + "?" + params.Encode(), nil
 }
 
-// Migrate creates or updates the tables.
-func (s *GormStore) Migrate(ctx context.Context) error {
-	if err := s.gdb.WithContext(ctx).AutoMigrate(allModels()...); err != nil {
-		return fmt.Errorf("migrate database: %w", err)
-	}
-	return nil
-}
-
 // Ping checks that the database answers.
 func (s *GormStore) Ping(ctx context.Context) error {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
 	if err := s.sqlDB.PingContext(ctx); err != nil {
 		return fmt.Errorf("ping database: %w", err)
 	}
@@ -174,6 +178,8 @@ type txState struct {
 	tx        *gorm.DB
 	savepoint string        // "" for the outermost scope
 	seq       *atomic.Int64 // savepoint name counter, shared by all scopes of one transaction
+	// cancel ends the outermost scope's query timeout; nil for savepoints.
+	cancel context.CancelFunc
 }
 
 func txFrom(ctx context.Context, s *GormStore) *txState {
@@ -199,6 +205,13 @@ func (s *GormStore) db(ctx context.Context) *gorm.DB {
 // unique violation, which aborts a PostgreSQL transaction) leaves the
 // caller's transaction usable.
 func (s *GormStore) transaction(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if txFrom(ctx, s) == nil {
+		// A new transaction lasts at most the query timeout, so that it
+		// never holds locks (or waits for a connection) longer.
+		var cancel context.CancelFunc
+		ctx, cancel = s.withTimeout(ctx)
+		defer cancel()
+	}
 	return s.db(ctx).Transaction(fn)
 }
 
@@ -215,11 +228,16 @@ func (s *GormStore) BeginTX(ctx context.Context) (context.Context, error) {
 		}
 		return context.WithValue(ctx, txKey{}, &txState{store: s, tx: parent.tx, savepoint: name, seq: parent.seq}), nil
 	}
-	tx := s.gdb.WithContext(ctx).Begin()
+	// database/sql rolls the transaction back when txCtx ends: it lasts at
+	// most the query timeout. The returned context is not derived from
+	// txCtx, so that it stays usable after Commit.
+	txCtx, cancel := s.withTimeout(ctx)
+	tx := s.gdb.WithContext(txCtx).Begin()
 	if tx.Error != nil {
+		cancel()
 		return ctx, fmt.Errorf("begin transaction: %w", tx.Error)
 	}
-	return context.WithValue(ctx, txKey{}, &txState{store: s, tx: tx, seq: new(atomic.Int64)}), nil
+	return context.WithValue(ctx, txKey{}, &txState{store: s, tx: tx, seq: new(atomic.Int64), cancel: cancel}), nil
 }
 
 // Commit commits the transaction started by BeginTX.
@@ -235,6 +253,7 @@ func (s *GormStore) Commit(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer st.cancel()
 	if err := c.Commit(); err != nil {
 		return fmt.Errorf("commit transaction: %w", dbErr(err))
 	}
@@ -259,6 +278,7 @@ func (s *GormStore) Rollback(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer st.cancel()
 	if err := c.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
 		return fmt.Errorf("rollback transaction: %w", err)
 	}
@@ -287,4 +307,99 @@ func dbErr(err error) error {
 	default:
 		return err
 	}
+}
+
+// PoolOptions tunes the connection pool; a zero field keeps database/sql's
+// default.
+type PoolOptions struct {
+	MaxOpenConns    int
+	MaxIdleConns    int
+	ConnMaxLifetime time.Duration
+	ConnMaxIdleTime time.Duration
+}
+
+// sqliteMaxOpenConns caps the pool on SQLite: one file has one writer at a
+// time, and every connection keeps a page cache of its own. WAL with
+// BEGIN IMMEDIATE is correct with any number of connections.
+const sqliteMaxOpenConns = 8
+
+// ConfigurePool applies o to the connection pool.
+func (s *GormStore) ConfigurePool(o PoolOptions) {
+	maxOpen := o.MaxOpenConns
+	if s.gdb.Dialector.Name() == "sqlite" && (maxOpen <= 0 || maxOpen > sqliteMaxOpenConns) {
+		maxOpen = sqliteMaxOpenConns
+	}
+	if maxOpen > 0 {
+		s.sqlDB.SetMaxOpenConns(maxOpen) // also lowers the idle limit to it
+	}
+	if o.MaxIdleConns > 0 {
+		s.sqlDB.SetMaxIdleConns(o.MaxIdleConns)
+	}
+	if o.ConnMaxLifetime > 0 {
+		s.sqlDB.SetConnMaxLifetime(o.ConnMaxLifetime)
+	}
+	if o.ConnMaxIdleTime > 0 {
+		s.sqlDB.SetConnMaxIdleTime(o.ConnMaxIdleTime)
+	}
+}
+
+// SetQueryTimeout bounds every statement, and every transaction from its
+// start, to d, unless the caller's context ends sooner; 0 removes the
+// bound. With the database unreachable, calls then fail after d instead of
+// waiting for the operating system to give up on the connection. Migrate
+// is not bounded: a migration may take long on a large table.
+func (s *GormStore) SetQueryTimeout(d time.Duration) {
+	s.queryTimeout.Store(int64(max(d, 0)))
+}
+
+// SQLDB returns the connection pool, for its statistics.
+func (s *GormStore) SQLDB() *sql.DB { return s.sqlDB }
+
+// withTimeout returns ctx bounded by the query timeout, or ctx itself when
+// there is none or ctx ends sooner.
+func (s *GormStore) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := time.Duration(s.queryTimeout.Load())
+	if d <= 0 {
+		return ctx, func() {}
+	}
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= d {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+const (
+	timeoutStart     = "consentry:query_timeout_start"
+	timeoutEnd       = "consentry:query_timeout_end"
+	timeoutCancelKey = "consentry:query_timeout_cancel"
+)
+
+// registerTimeoutCallbacks bounds each statement gorm runs by the query
+// timeout: every store method goes through gorm, so no call can slip by.
+// Row and Rows are left alone (their rows are read after the callbacks
+// return); the store does not use them.
+func (s *GormStore) registerTimeoutCallbacks() error {
+	start := func(db *gorm.DB) {
+		ctx, cancel := s.withTimeout(db.Statement.Context)
+		db.Statement.Context = ctx
+		db.InstanceSet(timeoutCancelKey, cancel)
+	}
+	end := func(db *gorm.DB) {
+		if cancel, ok := db.InstanceGet(timeoutCancelKey); ok {
+			cancel.(context.CancelFunc)()
+		}
+	}
+	cb := s.gdb.Callback()
+	return errors.Join(
+		cb.Create().Before("*").Register(timeoutStart, start),
+		cb.Create().After("*").Register(timeoutEnd, end),
+		cb.Query().Before("*").Register(timeoutStart, start),
+		cb.Query().After("*").Register(timeoutEnd, end),
+		cb.Update().Before("*").Register(timeoutStart, start),
+		cb.Update().After("*").Register(timeoutEnd, end),
+		cb.Delete().Before("*").Register(timeoutStart, start),
+		cb.Delete().After("*").Register(timeoutEnd, end),
+		cb.Raw().Before("*").Register(timeoutStart, start),
+		cb.Raw().After("*").Register(timeoutEnd, end),
+	)
 }

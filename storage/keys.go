@@ -4,15 +4,71 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"gorm.io/gorm"
 )
 
+// signingKeyLock is the PostgreSQL advisory lock that serialises
+// CreateSigningKeyIfNoneSince across instances (an arbitrary constant,
+// "consentry keys" in ASCII).
+const signingKeyLock int64 = 0x636f6e736b657973
+
 // CreateSigningKey stores a signing key; ErrAlreadyExists when the kid is
-// taken. A zero CreatedAt is set to now.
+// taken. A zero CreatedAt is set to now, a zero ActivatesAt to CreatedAt.
 func (s *GormStore) CreateSigningKey(ctx context.Context, k *SigningKey) error {
+	row, err := s.toSigningKeyRow(k)
+	if err != nil {
+		return fmt.Errorf("create signing key: %w", err)
+	}
+	err = s.transaction(ctx, func(tx *gorm.DB) error { return tx.Create(&row).Error })
+	if err != nil {
+		return fmt.Errorf("create signing key %q: %w", k.KID, dbErr(err))
+	}
+	return nil
+}
+
+// CreateSigningKeyIfNoneSince stores k unless an unretired key of alg was
+// created at or after since. The check and the insert run in one
+// transaction that holds a lock for their whole length: an advisory lock on
+// PostgreSQL, the database write lock on SQLite (BEGIN IMMEDIATE).
+func (s *GormStore) CreateSigningKeyIfNoneSince(ctx context.Context, k *SigningKey, alg string, since time.Time) (bool, error) {
+	row, err := s.toSigningKeyRow(k)
+	if err != nil {
+		return false, fmt.Errorf("create signing key: %w", err)
+	}
+	if row.Algorithm != alg {
+		return false, fmt.Errorf("create signing key %q: algorithm %q, want %q", k.KID, row.Algorithm, alg)
+	}
+	var created bool
+	err = s.transaction(ctx, func(tx *gorm.DB) error {
+		if tx.Dialector.Name() == "postgres" {
+			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", signingKeyLock).Error; err != nil {
+				return fmt.Errorf("lock signing keys: %w", err)
+			}
+		}
+		var n int64
+		err := tx.Model(&signingKeyRow{}).
+			Where("algorithm = ? AND created_at >= ? AND retired_at IS NULL", alg, utc(since)).
+			Count(&n).Error
+		if err != nil || n > 0 {
+			return err
+		}
+		if err := tx.Create(&row).Error; err != nil {
+			return err
+		}
+		created = true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("create signing key %q: %w", k.KID, dbErr(err))
+	}
+	return created, nil
+}
+
+func (s *GormStore) toSigningKeyRow(k *SigningKey) (signingKeyRow, error) {
 	if k == nil || k.KID == "" {
-		return errors.New("create signing key: empty kid")
+		return signingKeyRow{}, errors.New("empty kid")
 	}
 	row := signingKeyRow{
 		KID:        k.KID,
@@ -20,34 +76,64 @@ func (s *GormStore) CreateSigningKey(ctx context.Context, k *SigningKey) error {
 		PrivateKey: k.PrivateKey,
 		Encrypted:  k.Encrypted,
 		CreatedAt:  utc(k.CreatedAt),
+		RetiredAt:  optTime(k.RetiredAt),
 	}
 	if row.CreatedAt.IsZero() {
 		row.CreatedAt = s.now().UTC()
 	}
-	err := s.transaction(ctx, func(tx *gorm.DB) error { return tx.Create(&row).Error })
-	if err != nil {
-		return fmt.Errorf("create signing key %q: %w", k.KID, dbErr(err))
+	activates := row.CreatedAt
+	if !k.ActivatesAt.IsZero() {
+		activates = utc(k.ActivatesAt)
 	}
-	return nil
+	row.ActivatesAt = &activates
+	return row, nil
 }
 
-// ListSigningKeys returns the keys not retired, oldest first.
+// ListSigningKeys returns every key, retired ones included, oldest first.
 func (s *GormStore) ListSigningKeys(ctx context.Context) ([]SigningKey, error) {
 	var rows []signingKeyRow
-	if err := s.db(ctx).Where("retired_at IS NULL").Order("created_at, kid").Find(&rows).Error; err != nil {
+	if err := s.db(ctx).Order("created_at, kid").Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("list signing keys: %w", dbErr(err))
 	}
 	out := make([]SigningKey, 0, len(rows))
 	for _, r := range rows {
-		out = append(out, SigningKey{
+		k := SigningKey{
 			KID:        r.KID,
 			Algorithm:  r.Algorithm,
 			PrivateKey: r.PrivateKey,
 			Encrypted:  r.Encrypted,
 			CreatedAt:  utc(r.CreatedAt),
-		})
+			RetiredAt:  optTime(r.RetiredAt),
+		}
+		k.ActivatesAt = k.CreatedAt
+		if r.ActivatesAt != nil {
+			k.ActivatesAt = utc(*r.ActivatesAt)
+		}
+		out = append(out, k)
 	}
 	return out, nil
+}
+
+// RetireSigningKey sets the key's RetiredAt unless already set; ErrNotFound
+// for an unknown kid. A zero at means now.
+func (s *GormStore) RetireSigningKey(ctx context.Context, kid string, at time.Time) error {
+	if at.IsZero() {
+		at = s.now()
+	}
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		var row signingKeyRow
+		if err := tx.Where("kid = ?", kid).Take(&row).Error; err != nil {
+			return dbErr(err)
+		}
+		if row.RetiredAt != nil {
+			return nil
+		}
+		return tx.Model(&signingKeyRow{}).Where("kid = ? AND retired_at IS NULL", kid).Update("retired_at", utc(at)).Error
+	})
+	if err != nil {
+		return fmt.Errorf("retire signing key %q: %w", kid, err)
+	}
+	return nil
 }
 
 // GetSecret returns the named secret; ErrNotFound when unknown.

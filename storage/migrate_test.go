@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -122,8 +123,16 @@ func testMigrateExisting(t *testing.T, dsn string) {
 		Subject: "sub-alice", RequestedAt: created, RequestedScopes: "[]", GrantedScopes: "[]", RequestedAudience: "[]",
 		GrantedAudience: "[]", Session: "null", Active: true}}).Error, "insert refresh token")
 
+	// A database of a release before versioned migrations: every step is
+	// pending, the baseline adds what is missing.
+	if n, err := s.PendingMigrations(ctx); err != nil || n != len(migrations) {
+		t.Fatalf("PendingMigrations on a first-release database: %d, %v; want %d", n, err, len(migrations))
+	}
 	must(s.Migrate(ctx), "Migrate")
 	must(s.Migrate(ctx), "Migrate again")
+	if n, err := s.PendingMigrations(ctx); err != nil || n != 0 {
+		t.Fatalf("PendingMigrations after Migrate: %d, %v; want 0", n, err)
+	}
 
 	c, err := s.GetStoredClient(ctx, "app")
 	must(err, "GetStoredClient")
@@ -216,4 +225,164 @@ func emptyPostgresDatabase(t *testing.T, adminDSN string) string {
 	t.Cleanup(func() { exec("DROP DATABASE IF EXISTS " + pgx.Identifier{name}.Sanitize() + " WITH (FORCE)") })
 	u.Path = "/" + name
 	return u.String()
+}
+
+// migrationDSNs runs fn on a new SQLite file and, when
+// CONSENTRY_TEST_POSTGRES_DSN is set, on a new PostgreSQL database.
+func migrationDSNs(t *testing.T, fn func(t *testing.T, dsn string)) {
+	t.Run("SQLite", func(t *testing.T) {
+		fn(t, "sqlite://"+filepath.Join(t.TempDir(), "consentry.db"))
+	})
+	t.Run("PostgreSQL", func(t *testing.T) {
+		dsn := os.Getenv("CONSENTRY_TEST_POSTGRES_DSN")
+		if dsn == "" {
+			t.Skip("set CONSENTRY_TEST_POSTGRES_DSN to a PostgreSQL URL to run this test on PostgreSQL")
+		}
+		fn(t, emptyPostgresDatabase(t, dsn))
+	})
+}
+
+func openForTest(t *testing.T, dsn string) *GormStore {
+	t.Helper()
+	s, err := Open(t.Context(), dsn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func appliedMigrations(t *testing.T, s *GormStore) []schemaMigrationRow {
+	t.Helper()
+	var rows []schemaMigrationRow
+	if err := s.gdb.Order("version").Find(&rows).Error; err != nil {
+		t.Fatalf("read %s: %v", tableSchemaMigrations, err)
+	}
+	return rows
+}
+
+// TestMigrateFreshDatabase: every migration is applied and recorded once;
+// a second Migrate changes nothing.
+func TestMigrateFreshDatabase(t *testing.T) {
+	migrationDSNs(t, func(t *testing.T, dsn string) {
+		ctx := t.Context()
+		s := openForTest(t, dsn)
+		if n, err := s.PendingMigrations(ctx); err != nil || n != len(migrations) {
+			t.Fatalf("PendingMigrations on an empty database: %d, %v; want %d", n, err, len(migrations))
+		}
+		before := time.Now().UTC().Add(-time.Second)
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rows := appliedMigrations(t, s)
+		if len(rows) != len(migrations) {
+			t.Fatalf("recorded %d migrations, want %d: %+v", len(rows), len(migrations), rows)
+		}
+		for i, m := range migrations {
+			r := rows[i]
+			if r.Version != m.version || r.Name != m.name || r.AppliedAt.Before(before) || r.AppliedAt.After(time.Now().Add(time.Second)) {
+				t.Errorf("record %d: %+v, want version %d %q applied now", i, r, m.version, m.name)
+			}
+		}
+		for _, model := range allModels() {
+			if !s.gdb.Migrator().HasTable(model) {
+				t.Errorf("no table for %T", model)
+			}
+		}
+		if n, err := s.PendingMigrations(ctx); err != nil || n != 0 {
+			t.Fatalf("PendingMigrations after Migrate: %d, %v; want 0", n, err)
+		}
+
+		// A second run, from another store as another instance would: nothing
+		// pending, nothing recorded again.
+		other := openForTest(t, dsn)
+		if n, err := other.PendingMigrations(ctx); err != nil || n != 0 {
+			t.Fatalf("PendingMigrations from a second store: %d, %v; want 0", n, err)
+		}
+		if err := other.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if again := appliedMigrations(t, s); !slices.EqualFunc(again, rows, func(a, b schemaMigrationRow) bool {
+			return a.Version == b.Version && a.AppliedAt.Equal(b.AppliedAt)
+		}) {
+			t.Errorf("second Migrate changed the records: %+v, was %+v", again, rows)
+		}
+	})
+}
+
+// TestMigrateConcurrently: instances starting together (or two `consentry
+// migrate` runs) all succeed, and each step is applied once.
+func TestMigrateConcurrently(t *testing.T) {
+	migrationDSNs(t, func(t *testing.T, dsn string) {
+		const runs = 4
+		stores := make([]*GormStore, runs)
+		for i := range stores {
+			stores[i] = openForTest(t, dsn)
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, runs)
+		start := make(chan struct{})
+		for i, s := range stores {
+			wg.Go(func() {
+				<-start
+				errs[i] = s.Migrate(t.Context())
+			})
+		}
+		close(start)
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("Migrate %d: %v", i, err)
+			}
+		}
+		if rows := appliedMigrations(t, stores[0]); len(rows) != len(migrations) {
+			t.Errorf("recorded %+v, want each of %d migrations once", rows, len(migrations))
+		}
+		for i, s := range stores {
+			if n, err := s.PendingMigrations(t.Context()); err != nil || n != 0 {
+				t.Errorf("store %d: PendingMigrations %d, %v; want 0", i, n, err)
+			}
+		}
+	})
+}
+
+// TestMigrationsAreOrdered guards the list itself: versions start at 1,
+// increase by one and have names.
+func TestMigrationsAreOrdered(t *testing.T) {
+	for i, m := range migrations {
+		if m.version != i+1 || m.name == "" || m.up == nil {
+			t.Errorf("migration %d: version %d, name %q; want version %d with a name and a step", i, m.version, m.name, i+1)
+		}
+	}
+}
+
+// TestPendingMigrationsCountsMissingSteps: a database that a newer build
+// migrated further is up to date for this one; one missing a step is not,
+// until Migrate applies it.
+func TestPendingMigrationsCountsMissingSteps(t *testing.T) {
+	ctx := t.Context()
+	dsn := "sqlite://" + filepath.Join(t.TempDir(), "consentry.db")
+	s := openForTest(t, dsn)
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.gdb.Create(&schemaMigrationRow{Version: len(migrations) + 1, Name: "from a newer build", AppliedAt: time.Now()}).Error; err != nil {
+		t.Fatal(err)
+	}
+	if n, err := openForTest(t, dsn).PendingMigrations(ctx); err != nil || n != 0 {
+		t.Fatalf("PendingMigrations with a newer step recorded: %d, %v; want 0", n, err)
+	}
+	if err := s.gdb.Where("version = ?", 1).Delete(&schemaMigrationRow{}).Error; err != nil {
+		t.Fatal(err)
+	}
+	other := openForTest(t, dsn)
+	if n, err := other.PendingMigrations(ctx); err != nil || n != 1 {
+		t.Fatalf("PendingMigrations without step 1: %d, %v; want 1", n, err)
+	}
+	if err := other.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := other.PendingMigrations(ctx); err != nil || n != 0 {
+		t.Fatalf("PendingMigrations after Migrate: %d, %v; want 0", n, err)
+	}
 }

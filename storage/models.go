@@ -44,26 +44,29 @@ func allModels() []any {
 // nanoseconds (an exact round trip); 0, the default for clients registered
 // before the columns existed, keeps the deployment's lifetimes.
 type clientRow struct {
-	ID                       string    `gorm:"column:id;primaryKey"`
-	Name                     string    `gorm:"column:name;not null"`
-	SecretHash               []byte    `gorm:"column:secret_hash"`
-	Public                   bool      `gorm:"column:public;not null"`
-	RedirectURIs             string    `gorm:"column:redirect_uris;not null"`
-	GrantTypes               string    `gorm:"column:grant_types;not null"`
-	ResponseTypes            string    `gorm:"column:response_types;not null"`
-	Scopes                   string    `gorm:"column:scopes;not null"`
-	Audience                 string    `gorm:"column:audience;not null"`
-	TokenEndpointAuthMethod  string    `gorm:"column:token_endpoint_auth_method;not null"`
-	IDTokenSignedResponseAlg string    `gorm:"column:id_token_signed_response_alg;not null"`
-	LogoURI                  string    `gorm:"column:logo_uri;not null"`
-	ClientURI                string    `gorm:"column:client_uri;not null"`
-	PolicyURI                string    `gorm:"column:policy_uri;not null"`
-	TosURI                   string    `gorm:"column:tos_uri;not null"`
-	Theme                    string    `gorm:"column:theme;not null;default:''"`
-	OfflineIdleLifetime      int64     `gorm:"column:offline_idle_lifetime_ns;not null;default:0"`
-	OfflineAbsoluteLifetime  int64     `gorm:"column:offline_absolute_lifetime_ns;not null;default:0"`
-	CreatedAt                time.Time `gorm:"column:created_at;not null"`
-	UpdatedAt                time.Time `gorm:"column:updated_at;not null"`
+	ID                       string `gorm:"column:id;primaryKey"`
+	Name                     string `gorm:"column:name;not null"`
+	SecretHash               []byte `gorm:"column:secret_hash"`
+	Public                   bool   `gorm:"column:public;not null"`
+	RedirectURIs             string `gorm:"column:redirect_uris;not null"`
+	GrantTypes               string `gorm:"column:grant_types;not null"`
+	ResponseTypes            string `gorm:"column:response_types;not null"`
+	Scopes                   string `gorm:"column:scopes;not null"`
+	Audience                 string `gorm:"column:audience;not null"`
+	TokenEndpointAuthMethod  string `gorm:"column:token_endpoint_auth_method;not null"`
+	IDTokenSignedResponseAlg string `gorm:"column:id_token_signed_response_alg;not null"`
+	LogoURI                  string `gorm:"column:logo_uri;not null"`
+	ClientURI                string `gorm:"column:client_uri;not null"`
+	PolicyURI                string `gorm:"column:policy_uri;not null"`
+	TosURI                   string `gorm:"column:tos_uri;not null"`
+	Theme                    string `gorm:"column:theme;not null;default:''"`
+	OfflineIdleLifetime      int64  `gorm:"column:offline_idle_lifetime_ns;not null;default:0"`
+	OfflineAbsoluteLifetime  int64  `gorm:"column:offline_absolute_lifetime_ns;not null;default:0"`
+	// RotatedSecrets is the JSON of []RotatedSecret: previous secrets that
+	// still authenticate until they expire.
+	RotatedSecrets string    `gorm:"column:rotated_secrets;not null;default:'[]'"`
+	CreatedAt      time.Time `gorm:"column:created_at;not null"`
+	UpdatedAt      time.Time `gorm:"column:updated_at;not null"`
 }
 
 func (clientRow) TableName() string { return tableClients }
@@ -101,9 +104,12 @@ type signingKeyRow struct {
 	PrivateKey []byte    `gorm:"column:private_key;not null"`
 	Encrypted  bool      `gorm:"column:encrypted;not null"`
 	CreatedAt  time.Time `gorm:"column:created_at;not null;index"`
-	// RetiredAt marks a key taken out of service (kept in the database for
-	// the record, left out of ListSigningKeys). Set by operators; the Store
-	// interface has no call for it yet.
+	// ActivatesAt is when the key starts signing. NULL in rows written
+	// before key rotation, which read as their CreatedAt: such keys signed
+	// from the moment they were created.
+	ActivatesAt *time.Time `gorm:"column:activates_at"`
+	// RetiredAt marks a key taken out of service: kept in the database for
+	// the record, out of the JWKS at once.
 	RetiredAt *time.Time `gorm:"column:retired_at;index"`
 }
 
@@ -347,9 +353,36 @@ func toClientRow(c *Client) clientRow {
 		Theme:                    c.Theme,
 		OfflineIdleLifetime:      int64(c.OfflineIdleLifetime),
 		OfflineAbsoluteLifetime:  int64(c.OfflineAbsoluteLifetime),
+		RotatedSecrets:           encodeRotatedSecrets(c.RotatedSecrets),
 		CreatedAt:                utc(c.CreatedAt),
 		UpdatedAt:                utc(c.UpdatedAt),
 	}
+}
+
+func encodeRotatedSecrets(l []RotatedSecret) string {
+	if len(l) == 0 {
+		return "[]"
+	}
+	out := make([]RotatedSecret, len(l))
+	for i, r := range l {
+		out[i] = RotatedSecret{Hash: r.Hash, ExpiresAt: utc(r.ExpiresAt)}
+	}
+	b, _ := json.Marshal(out) // byte slices and times always marshal
+	return string(b)
+}
+
+func decodeRotatedSecrets(s string) ([]RotatedSecret, error) {
+	if s == "" || s == "[]" {
+		return nil, nil
+	}
+	var l []RotatedSecret
+	if err := json.Unmarshal([]byte(s), &l); err != nil {
+		return nil, fmt.Errorf("decode rotated secrets: %w", err)
+	}
+	for i := range l {
+		l[i].ExpiresAt = utc(l[i].ExpiresAt)
+	}
+	return l, nil
 }
 
 func (r *clientRow) toClient() (*Client, error) {
@@ -390,6 +423,11 @@ func (r *clientRow) toClient() (*Client, error) {
 	if len(c.SecretHash) == 0 {
 		c.SecretHash = nil
 	}
+	rotated, err := decodeRotatedSecrets(r.RotatedSecrets)
+	if err != nil {
+		return nil, err
+	}
+	c.RotatedSecrets = rotated
 	return c, nil
 }
 

@@ -44,6 +44,9 @@ type Store interface {
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
+	// PendingMigrations returns how many schema migrations this build
+	// knows that the database lacks; 0 when it is up to date.
+	PendingMigrations(ctx context.Context) (int, error)
 	// Close releases the database connections.
 	Close() error
 }
@@ -274,10 +277,21 @@ type GarbageCollector interface {
 
 // Keys stores the provider's signing keys.
 type Keys interface {
-	// CreateSigningKey returns ErrAlreadyExists when the kid is taken.
+	// CreateSigningKey returns ErrAlreadyExists when the kid is taken. A zero
+	// CreatedAt means now, a zero ActivatesAt means CreatedAt.
 	CreateSigningKey(ctx context.Context, k *SigningKey) error
-	// ListSigningKeys returns all keys that are not retired, oldest first.
+	// CreateSigningKeyIfNoneSince stores k, as CreateSigningKey does, only
+	// when no unretired key of algorithm alg (which k must have) was created
+	// at or after since; it reports whether it stored k. The check and the
+	// insert are atomic across instances sharing the database, so of several
+	// instances rotating at once exactly one creates a key.
+	CreateSigningKeyIfNoneSince(ctx context.Context, k *SigningKey, alg string, since time.Time) (created bool, err error)
+	// ListSigningKeys returns every key, retired ones included (the caller
+	// judges which to use), oldest first.
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// RetireSigningKey sets RetiredAt; ErrNotFound for an unknown kid.
+	// Retiring a retired key keeps the first time. A zero at means now.
+	RetireSigningKey(ctx context.Context, kid string, at time.Time) error
 }
 
 // Secrets stores named server secrets (the token HMAC secret, cookie keys).
@@ -317,8 +331,18 @@ type Client struct {
 	// deployment's offline-token lifetimes for this client; 0 keeps them.
 	OfflineIdleLifetime     time.Duration
 	OfflineAbsoluteLifetime time.Duration
-	CreatedAt               time.Time
-	UpdatedAt               time.Time
+	// RotatedSecrets are hashes of previous secrets, which keep
+	// authenticating the client until they expire.
+	RotatedSecrets []RotatedSecret
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// RotatedSecret is the hash of a replaced client secret and when it stops
+// being accepted.
+type RotatedSecret struct {
+	Hash      []byte    `json:"hash"`
+	ExpiresAt time.Time `json:"expires_at"`
 }
 
 // User is a person who signs in at the provider.
@@ -358,6 +382,11 @@ type SigningKey struct {
 	PrivateKey []byte
 	Encrypted  bool
 	CreatedAt  time.Time
+	// ActivatesAt is when the key starts signing; until then it is only
+	// published, so that verifiers know it before they meet it.
+	ActivatesAt time.Time
+	// RetiredAt, when set, takes the key out of service and out of the JWKS.
+	RetiredAt *time.Time
 }
 
 // Secret is a named server secret, encrypted by the caller when a

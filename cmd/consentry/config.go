@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/consentry/consentry/handlers"
 	"github.com/consentry/consentry/provider"
 	"github.com/consentry/consentry/storage"
 )
@@ -18,6 +19,7 @@ import (
 // globalFlags are the settings every command accepts.
 type globalFlags struct {
 	config, dsn, issuer, listen, secretsKey, templatesDir string
+	adminListen                                           string
 	demo                                                  bool
 	logFormat, logLevel                                   string
 	offlineWithoutPromptConsent, rememberConsentFor       string
@@ -30,7 +32,7 @@ type globalFlags struct {
 }
 
 var globalFlagNames = []string{
-	"config", "dsn", "issuer", "listen", "secrets-key", "templates-dir", "demo", "log-format", "log-level",
+	"config", "dsn", "issuer", "listen", "admin-listen", "secrets-key", "templates-dir", "demo", "log-format", "log-level",
 	"offline-access-without-prompt-consent", "remember-consent-for",
 	"offline-idle-lifetime", "offline-absolute-lifetime", "refresh-retry-window", "gc-interval",
 }
@@ -53,6 +55,7 @@ func addGlobalFlags(fs *flag.FlagSet) *globalFlags {
 	fs.StringVar(&g.dsn, "dsn", "", "`DSN` of the database: sqlite://PATH or postgres://... (env CONSENTRY_DSN; default sqlite://consentry.db)")
 	fs.StringVar(&g.issuer, "issuer", "", "public base `URL` of the provider (env CONSENTRY_ISSUER; default http://127.0.0.1:8080,\nor http://LISTEN when only the listen address is set)")
 	fs.StringVar(&g.listen, "listen", "", "`ADDR` to listen on (host:port) (env CONSENTRY_LISTEN; default 127.0.0.1:8080)")
+	fs.StringVar(&g.adminListen, "admin-listen", "", "`ADDR` of the admin listener serving /metrics and the health probes;\nkeep it private (env CONSENTRY_ADMIN_LISTEN; default: off)")
 	fs.StringVar(&g.secretsKey, "secrets-key", "", "`KEY` that encrypts signing keys and server secrets at rest;\nprefer the environment variable CONSENTRY_SECRETS_KEY")
 	fs.StringVar(&g.templatesDir, "templates-dir", "", "`DIR` of templates replacing the built-in ones (env CONSENTRY_TEMPLATES_DIR)")
 	fs.BoolVar(&g.demo, "demo", false, "seed a demo user and client and serve the /demo page (env CONSENTRY_DEMO)")
@@ -126,6 +129,7 @@ func loadSettings(fs *flag.FlagSet, g *globalFlags, getenv func(string) string) 
 		{"CONSENTRY_DSN", &cfg.DSN, nil},
 		{"CONSENTRY_ISSUER", &cfg.Issuer, &issuerSet},
 		{"CONSENTRY_LISTEN", &cfg.Listen, &listenSet},
+		{"CONSENTRY_ADMIN_LISTEN", &cfg.AdminListen, nil},
 		{"CONSENTRY_SECRETS_KEY", &cfg.SecretsKey, nil},
 		{"CONSENTRY_TEMPLATES_DIR", &cfg.TemplatesDir, nil},
 		{"CONSENTRY_LOG_FORMAT", &s.logFormat, nil},
@@ -171,6 +175,7 @@ func loadSettings(fs *flag.FlagSet, g *globalFlags, getenv func(string) string) 
 		"dsn":           func() { cfg.DSN = g.dsn },
 		"issuer":        func() { cfg.Issuer, issuerSet = g.issuer, true },
 		"listen":        func() { cfg.Listen, listenSet = g.listen, true },
+		"admin-listen":  func() { cfg.AdminListen = g.adminListen },
 		"secrets-key":   func() { cfg.SecretsKey = g.secretsKey },
 		"templates-dir": func() { cfg.TemplatesDir = g.templatesDir },
 		"demo":          func() { cfg.Demo = g.demo },
@@ -234,25 +239,28 @@ func (s settings) logger(w io.Writer, defaultLevel slog.Level) *slog.Logger {
 		_ = level.UnmarshalText([]byte(s.logLevel)) // validated by loadSettings
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if s.logFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	// Every line logged while serving a request carries its request_id.
+	return slog.New(handlers.NewLogHandler(h))
 }
 
 func isSQLite(dsn string) bool { return strings.HasPrefix(dsn, "sqlite://") }
 
 // openStore opens the database. SQLite databases are migrated on open: they
 // serve a single instance, so there is no separate deployment step to forget.
-// PostgreSQL is migrated here only when migrate is set.
-func openStore(ctx context.Context, cfg provider.Config, logger *slog.Logger, migrate bool) (*storage.GormStore, error) {
+// PostgreSQL is migrated only by 'consentry migrate': with several
+// instances, migrating is a deploy step.
+func openStore(ctx context.Context, cfg provider.Config, logger *slog.Logger) (*storage.GormStore, error) {
 	// The store's errors already say "open database", "migrate database" and
 	// so on, and never contain the DSN, which may carry a password.
 	st, err := storage.Open(ctx, cfg.DSN, logger)
 	if err != nil {
 		return nil, err
 	}
-	if migrate || isSQLite(cfg.DSN) {
+	if isSQLite(cfg.DSN) {
 		if err := st.Migrate(ctx); err != nil {
 			return nil, errors.Join(err, st.Close())
 		}
@@ -274,6 +282,6 @@ func setup(ctx context.Context, e *env, fs *flag.FlagSet, g *globalFlags) (setti
 	if err != nil {
 		return s, nil, err
 	}
-	st, err := openStore(ctx, s.cfg, s.logger(e.stderr, slog.LevelWarn), false)
+	st, err := openStore(ctx, s.cfg, s.logger(e.stderr, slog.LevelWarn))
 	return s, st, err
 }

@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -20,9 +22,15 @@ import (
 )
 
 const serveHelp = `
-Run the provider. SQLite databases are migrated automatically; PostgreSQL
-databases are migrated too for now, but run 'consentry migrate' before
-starting a new version so that instances never race on the schema.
+Run the provider. SQLite databases are migrated automatically. PostgreSQL
+databases are not: run 'consentry migrate' as a deploy step. Until it has
+run, serve listens but is not ready: /health/ready answers 503 "migrations
+pending" and every other request 503, and it starts serving by itself once
+the schema is up to date.
+
+With --admin-listen ADDR (CONSENTRY_ADMIN_LISTEN, admin_listen) a second
+listener serves /metrics (Prometheus), /health/alive and /health/ready;
+keep it on loopback or a private network.
 
 With --demo (CONSENTRY_DEMO=true) a demo user and a public client are created
 on first start, and their credentials are printed once; the /demo page then
@@ -83,14 +91,54 @@ func runServe(ctx context.Context, e *env, c *command, args []string) (err error
 	if s.issuerDerived {
 		cfg.Issuer = derivedIssuer(cfg.Listen, ln.Addr())
 	}
+	var adminLn net.Listener
+	if cfg.AdminListen != "" {
+		if adminLn, err = net.Listen("tcp", cfg.AdminListen); err != nil {
+			return fmt.Errorf("listen on %s (admin): %w", cfg.AdminListen, err)
+		}
+		defer adminLn.Close()
+	}
 
-	// TODO: on PostgreSQL, require that 'consentry migrate' was run (a schema
-	// version check) instead of migrating from every instance at start-up.
-	st, err := openStore(ctx, cfg, logger, true)
+	st, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer closeStore(st, &err)
+	st.ConfigurePool(storage.PoolOptions{
+		MaxOpenConns:    cfg.Database.MaxOpenConns,
+		MaxIdleConns:    cfg.Database.MaxIdleConns,
+		ConnMaxLifetime: cfg.Database.ConnMaxLifetime.Std(),
+		ConnMaxIdleTime: cfg.Database.ConnMaxIdleTime.Std(),
+	})
+	st.SetQueryTimeout(cfg.Database.QueryTimeout.Std())
+	metrics := handlers.NewMetrics(st.SQLDB())
+
+	// The public server starts with a handler that is not ready, swapped for
+	// the provider's once it is built; it listens before that only while
+	// migrations are pending.
+	front := &switchHandler{}
+	front.set(handlers.NewUnavailable(st))
+	run := &servers{logger: logger}
+	defer func() { _ = run.shutdown(ctx) }() // on the error paths; run.serve shuts down otherwise
+	if adminLn != nil {
+		run.start(newHTTPServer(handlers.NewAdmin(metrics, st), logger), adminLn)
+		fmt.Fprintf(e.stdout, "metrics on http://%s/metrics\n", adminLn.Addr())
+		logger.Info("admin listener serving", "addr", adminLn.Addr().String())
+	}
+	publicStarted := false
+	startPublic := func() {
+		publicStarted = true
+		run.start(newHTTPServer(front, logger), ln)
+		fmt.Fprintf(e.stdout, "listening on http://%s\n", ln.Addr())
+		logger.Info("serving", "addr", ln.Addr().String(), "issuer", cfg.Issuer)
+	}
+	migrated, err := waitForMigrations(ctx, st, logger, startPublic)
+	if err != nil {
+		return err
+	}
+	if !migrated {
+		return run.serve(ctx) // stopped while waiting
+	}
 
 	if cfg.Demo {
 		if err := seedDemo(ctx, e.stdout, st, cfg); err != nil {
@@ -116,11 +164,71 @@ func runServe(ctx context.Context, e *env, c *command, args []string) (err error
 		<-gcDone
 	}()
 
-	h, err := handlers.New(p)
+	// Signing keys: reload every key_propagation_delay/4 to pick up keys
+	// rotated elsewhere, and rotate when key_rotation_interval is set.
+	// Stopped like the collector.
+	keysCtx, stopKeys := context.WithCancel(ctx)
+	keysDone := make(chan struct{})
+	go func() {
+		defer close(keysDone)
+		p.RunKeyMaintenance(keysCtx)
+	}()
+	defer func() {
+		stopKeys()
+		<-keysDone
+	}()
+
+	p.Observer = metrics
+	h, err := handlers.New(p, handlers.WithMetrics(metrics))
 	if err != nil {
 		return fmt.Errorf("start handlers: %w", err)
 	}
-	srv := &http.Server{
+	front.set(h)
+	if publicStarted {
+		logger.Info("migrations applied: ready", "issuer", cfg.Issuer)
+	} else {
+		startPublic()
+	}
+	return run.serve(ctx)
+}
+
+// migrationPoll is how often a serve waiting for 'consentry migrate'
+// checks the schema again.
+const migrationPoll = 2 * time.Second
+
+// waitForMigrations returns once the schema has no pending migrations
+// (true), or when ctx ends first (false). While it waits it calls
+// onPending once, to serve "not ready".
+func waitForMigrations(ctx context.Context, st storage.Store, logger *slog.Logger, onPending func()) (bool, error) {
+	n, err := st.PendingMigrations(ctx)
+	if err != nil {
+		return false, err
+	}
+	if n == 0 {
+		return true, nil
+	}
+	logger.Warn("the database schema lacks migrations: run 'consentry migrate'; not ready until then", "pending", n)
+	onPending()
+	tick := time.NewTicker(migrationPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false, nil
+		case <-tick.C:
+		}
+		n, err := st.PendingMigrations(ctx)
+		switch {
+		case err != nil:
+			logger.Warn("check schema migrations", "err", err)
+		case n == 0:
+			return true, nil
+		}
+	}
+}
+
+func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
@@ -129,32 +237,84 @@ func runServe(ctx context.Context, e *env, c *command, args []string) (err error
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	return serveUntilDone(ctx, e.stdout, logger, srv, ln, cfg.Issuer)
 }
 
-// serveUntilDone serves on ln until ctx ends, then shuts down gracefully.
-func serveUntilDone(ctx context.Context, stdout io.Writer, logger *slog.Logger, srv *http.Server, ln net.Listener, issuer string) error {
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
-	logger.Info("serving", "addr", ln.Addr().String(), "issuer", issuer)
+// switchHandler serves the handler last set: "not ready" until the
+// provider is built.
+type switchHandler struct{ h atomic.Pointer[http.Handler] }
 
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
+func (s *switchHandler) set(h http.Handler) { s.h.Store(&h) }
+
+func (s *switchHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*s.h.Load()).ServeHTTP(w, r)
+}
+
+// servers are the HTTP servers of serve (public and admin): started one by
+// one, stopped together.
+type servers struct {
+	logger  *slog.Logger
+	list    []*http.Server
+	errc    chan error
+	running int // Serve calls not yet returned
+	stopped bool
+}
+
+func (s *servers) start(srv *http.Server, ln net.Listener) {
+	if s.errc == nil {
+		s.errc = make(chan error, 2) // one per server: public and admin
 	}
-	logger.Info("shutting down", "timeout", shutdownTimeout)
+	s.list = append(s.list, srv)
+	s.running++
+	go func() { s.errc <- srv.Serve(ln) }()
+}
+
+// serve waits until ctx ends or a server fails, then shuts every server
+// down gracefully.
+func (s *servers) serve(ctx context.Context) error {
+	var serveErr error
+	if s.running > 0 {
+		select {
+		case err := <-s.errc:
+			s.running--
+			serveErr = fmt.Errorf("serve: %w", err)
+		case <-ctx.Done():
+		}
+	} else {
+		<-ctx.Done()
+	}
+	return errors.Join(serveErr, s.shutdown(ctx))
+}
+
+// shutdown stops every server, waiting up to shutdownTimeout for requests
+// in flight. Calls after the first do nothing.
+func (s *servers) shutdown(ctx context.Context) error {
+	if s.stopped || len(s.list) == 0 {
+		return nil
+	}
+	s.stopped = true
+	s.logger.Info("shutting down", "timeout", shutdownTimeout)
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		_ = srv.Close()
-		return fmt.Errorf("shut down: %w", err)
+	errs := make([]error, len(s.list))
+	var wg sync.WaitGroup
+	for i, srv := range s.list {
+		wg.Go(func() {
+			if err := srv.Shutdown(shutdownCtx); err != nil {
+				_ = srv.Close()
+				errs[i] = fmt.Errorf("shut down: %w", err)
+			}
+		})
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
+	wg.Wait()
+	for ; s.running > 0; s.running-- {
+		if err := <-s.errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, fmt.Errorf("serve: %w", err))
+		}
 	}
-	logger.Info("stopped")
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	s.logger.Info("stopped")
 	return nil
 }
 

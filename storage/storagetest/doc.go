@@ -11,5 +11,6 @@
 //	}
 //
 // RunTests includes the concurrency tests; RunConcurrencyTests runs only
-// those, for repeated runs.
+// those, for repeated runs. StartProxy puts a TCP proxy between a store and
+// its database server, for tests of a database outage.
 package storagetest
