@@ -16,7 +16,15 @@ const csrfConsent = "consent"
 type consentView struct {
 	CSRF       string
 	LogoutCSRF string
-	RequestID  string
+	// FormAction is where the decision is posted: /consent, or
+	// /device/consent for the device flow.
+	FormAction string
+	// RequestID identifies what is being decided: a pending authorization
+	// request, or the user code of a device.
+	RequestID string
+	// NotYouNext, for the device flow, is the page "not you?" returns to
+	// after signing out.
+	NotYouNext string
 	Client     clientView
 	User       userView
 	// Scopes are the requested permissions other than offline access.
@@ -64,7 +72,7 @@ func (h *Authorize) consentPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	opts := h.Pages.Options(r, ar.GetClient(), ar.GetRequestForm().Get("ui_locales"))
-	view := consentView{RequestID: requestID, User: userView{Username: user.Username, Name: user.Name, Email: user.Email}}
+	view := consentView{FormAction: provider.PathConsent, RequestID: requestID, User: userView{Username: user.Username, Name: user.Name, Email: user.Email}}
 	view.Client = newClientView(ar.GetClient())
 	for _, scope := range pending.OfferedScopes {
 		d := h.Pages.Templates.Scope(opts.Lang, scope)

@@ -266,9 +266,13 @@ func (b *browser) login(p *page, issuer, username, password string) *page {
 
 // consent submits the consent form shown on p with action "allow" or
 // "deny"; untick lists scopes to untick first.
-func (b *browser) consent(p *page, issuer, action string, untick ...string) *page {
+func (b *browser) consent(p *page, issuer, decision string, untick ...string) *page {
 	b.t.Helper()
-	f := p.form(b.t, "/consent")
+	action := "/consent"
+	if strings.Contains(p.Body, `action="/device/consent"`) {
+		action = "/device/consent"
+	}
+	f := p.form(b.t, action)
 	for _, s := range untick {
 		var keep []string
 		for _, v := range f.Values["scope"] {
@@ -278,8 +282,8 @@ func (b *browser) consent(p *page, issuer, action string, untick ...string) *pag
 		}
 		f.Values["scope"] = keep
 	}
-	f.Values.Set("action", action)
-	return b.post(issuer+"/consent", f.Values)
+	f.Values.Set("action", decision)
+	return b.post(issuer+action, f.Values)
 }
 
 // callback returns the query the provider redirected to the client with.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"regexp"
 	"time"
 
 	"github.com/consentry/consentry/provider"
@@ -163,6 +164,11 @@ func (h *Authorize) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Sessions.End(w)
 	if requestID == "" {
+		if next := safeNext(r.PostFormValue("next")); next != "/" {
+			// "Not you?" on the device consent page: sign in as someone else.
+			http.Redirect(w, r, provider.PathLogin+"?next="+url.QueryEscape(next), http.StatusSeeOther)
+			return
+		}
 		h.Pages.Render(w, r, http.StatusOK, "logout.html", logoutView{})
 		return
 	}
@@ -199,10 +205,14 @@ func (h *Authorize) index(w http.ResponseWriter, r *http.Request) {
 	h.Pages.Render(w, r, http.StatusOK, "index.html", view)
 }
 
+// deviceNext matches the device verification page with an optional user
+// code, the one page with a query a login may return to.
+var deviceNext = regexp.MustCompile(`^/device(\?user_code=[A-Za-z0-9-]{1,16})?$`)
+
 // safeNext returns next when it is a page of this provider a login may
-// return to, and "/" otherwise.
+// return to, and "/" otherwise, so it can never redirect elsewhere.
 func safeNext(next string) string {
-	if next == PathConnectedApps {
+	if next == PathConnectedApps || deviceNext.MatchString(next) {
 		return next
 	}
 	return "/"

@@ -28,6 +28,7 @@ type Protocol struct {
 // Mount registers the endpoints on r.
 func (h *Protocol) Mount(r *mux.Router) {
 	r.HandleFunc(provider.PathToken, h.token).Methods(http.MethodPost)
+	r.HandleFunc(provider.PathDeviceAuthorize, h.deviceAuthorize).Methods(http.MethodPost)
 	r.HandleFunc(provider.PathRevoke, h.revoke).Methods(http.MethodPost)
 	r.HandleFunc(provider.PathIntrospect, h.introspect).Methods(http.MethodPost)
 	r.HandleFunc(provider.PathUserinfo, h.userinfo).Methods(http.MethodGet, http.MethodPost)

@@ -16,7 +16,7 @@ func SampleViews() map[string]any {
 	return map[string]any{
 		"login.html": loginView{CSRF: "csrf", RequestID: "request-id", ClientName: client.Name, Username: "alice", Failed: true, Next: "/"},
 		"consent.html": consentView{
-			CSRF: "csrf", LogoutCSRF: "csrf", RequestID: "request-id", Client: client,
+			CSRF: "csrf", LogoutCSRF: "csrf", FormAction: "/consent", RequestID: "request-id", Client: client,
 			User: userView{Username: "alice", Name: "Alice Example", Email: "alice@example.com"},
 			Scopes: []scopeView{
 				scope("openid", "Sign you in", "Know who you are when you use the app.", false),
@@ -24,10 +24,12 @@ func SampleViews() map[string]any {
 			},
 			Offline: &offline, CanRemember: true,
 		},
-		"error.html":  oauthErrorPage("invalid_request"),
-		"logout.html": logoutView{CSRF: "csrf", Username: "alice"},
-		"index.html":  indexView{Username: "alice", Demo: true},
-		"demo.html":   demoView{CSRF: "csrf"},
+		"error.html":       oauthErrorPage("invalid_request"),
+		"logout.html":      logoutView{CSRF: "csrf", Username: "alice"},
+		"index.html":       indexView{Username: "alice", Demo: true},
+		"device.html":      deviceView{CSRF: "csrf", Username: "alice", UserCode: "WDJB-MJHT", Invalid: true},
+		"device_done.html": deviceDoneView{Approved: true, ClientName: "Example CLI"},
+		"demo.html":        demoView{CSRF: "csrf"},
 		"demo_result.html": demoResultView{ClientName: "Consentry Demo", Scope: "openid profile offline_access", RefreshTokenIssued: true,
 			Claims: []claimView{{Name: "sub", Value: `"0123"`}}},
 		"account_apps.html": appsView{Username: "alice", Removed: "old-app", Apps: []appView{{

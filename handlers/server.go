@@ -47,6 +47,7 @@ func New(p *provider.Provider, opts ...Option) (http.Handler, error) {
 	(&Protocol{Provider: p, Logger: logger}).Mount(r)
 	(&Authorize{Provider: p, Pages: pages, Sessions: sessions, Logger: logger}).Mount(r)
 	(&Account{Provider: p, Pages: pages, Sessions: sessions, Logger: logger}).Mount(r)
+	(&Device{Provider: p, Pages: pages, Sessions: sessions, Logger: logger}).Mount(r)
 	(&Health{Store: p.Store}).Mount(r)
 	if p.Config.Demo {
 		(&Demo{Provider: p, Pages: pages, Sessions: sessions, Logger: logger}).Mount(r)

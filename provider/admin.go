@@ -49,7 +49,7 @@ func (e notFoundError) Is(target error) bool { return target == storage.ErrNotFo
 // "implicit" is never given by the registrant but derived from the response
 // types that need it (RFC 7591 §2.1), because fosite checks for it.
 var (
-	allowedGrantTypes    = []string{"authorization_code", "refresh_token", "client_credentials"}
+	allowedGrantTypes    = []string{"authorization_code", "refresh_token", "client_credentials", GrantTypeDeviceCode}
 	allowedResponseTypes = []string{"code", "id_token", "id_token token", "code id_token"}
 	allowedIDTokenAlgs   = []string{AlgRS256, AlgES256}
 	allowedAuthMethods   = []string{"client_secret_basic", "client_secret_post", "none"}
@@ -183,9 +183,10 @@ func buildClient(spec ClientSpec) (*storage.Client, error) {
 	if spec.Public && slices.Contains(grants, "client_credentials") {
 		return nil, invalidf("a public client cannot use the client_credentials grant type: it has no secret to authenticate with")
 	}
-	// Refresh tokens only come out of the code flow (offline-access rule 9).
-	if slices.Contains(grants, "refresh_token") && !hasCode {
-		return nil, invalidf("grant type refresh_token requires grant type authorization_code: refresh tokens are only issued from an authorization code")
+	// Refresh tokens only come out of the code flow and the device flow,
+	// which has a code of its own (offline-access rule 9).
+	if slices.Contains(grants, "refresh_token") && !hasCode && !slices.Contains(grants, GrantTypeDeviceCode) {
+		return nil, invalidf("grant type refresh_token requires grant type authorization_code or %s: refresh tokens are only issued from an authorization code or a device code", GrantTypeDeviceCode)
 	}
 
 	responseTypes, err := normaliseResponseTypes(spec.ResponseTypes)

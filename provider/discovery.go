@@ -14,6 +14,7 @@ func (p *Provider) Discovery() map[string]any {
 		"jwks_uri":                                      iss + PathJWKS,
 		"revocation_endpoint":                           iss + PathRevoke,
 		"introspection_endpoint":                        iss + PathIntrospect,
+		"device_authorization_endpoint":                 iss + PathDeviceAuthorize,
 		"scopes_supported":                              []string{ScopeOpenID, "profile", "email", ScopeOfflineAcces},
 		"response_types_supported":                      []string{"code", "id_token", "id_token token", "code id_token"},
 		"response_modes_supported":                      []string{"query", "fragment"},
@@ -37,7 +38,7 @@ func (p *Provider) Discovery() map[string]any {
 
 // GrantTypes lists the grant types the token endpoint serves.
 func GrantTypes() []string {
-	return []string{"authorization_code", "refresh_token", "client_credentials"}
+	return []string{"authorization_code", "refresh_token", "client_credentials", GrantTypeDeviceCode}
 }
 
 // SupportsGrantType reports whether the token endpoint serves grantType.

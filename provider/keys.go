@@ -9,7 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -473,7 +473,7 @@ func newSigningKey(sealer *sealer, alg string, createdAt, activatesAt time.Time)
 		return nil, fmt.Errorf("encrypt %s key: %w", alg, err)
 	}
 	return &storage.SigningKey{
-		KID:         base64.RawURLEncoding.EncodeToString(kidBytes),
+		KID:         hex.EncodeToString(kidBytes), // hex: never starts with "-", which a command line would take for a flag
 		Algorithm:   alg,
 		PrivateKey:  sealed,
 		Encrypted:   encrypted,

@@ -124,6 +124,7 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 		p.authorizeCodeFactory,
 		compose.OAuth2ClientCredentialsGrantFactory,
 		func(fosite.Configurator, any, any) any { return refresh },
+		p.deviceCodeFactory,
 		compose.OpenIDConnectExplicitFactory,
 		// id_token and "id_token token" (sign-in without a code) and
 		// "code id_token": registered clients may use them, and offline

@@ -77,8 +77,9 @@ func (s *GormStore) ListClients(ctx context.Context) ([]Client, error) {
 	return out, nil
 }
 
-// DeleteClient deletes the client with every token issued to it, its grants
-// and its agreements (with their opt-outs); ErrNotFound for an unknown id.
+// DeleteClient deletes the client with every token issued to it, its grants,
+// its agreements (with their opt-outs) and its device authorizations;
+// ErrNotFound for an unknown id.
 // The audit log keeps its events.
 func (s *GormStore) DeleteClient(ctx context.Context, id string) error {
 	err := s.transaction(ctx, func(tx *gorm.DB) error {
@@ -96,6 +97,9 @@ func (s *GormStore) DeleteClient(ctx context.Context, id string) error {
 		}
 		if err := deleteAgreementsWhere(tx, "client_id = ?", id); err != nil {
 			return err
+		}
+		if err := tx.Where("client_id = ?", id).Delete(&deviceAuthorizationRow{}).Error; err != nil {
+			return fmt.Errorf("delete device authorizations: %w", err)
 		}
 		return deleteTokensWhere(tx, "client_id = ?", id)
 	})

@@ -21,20 +21,22 @@ type expiringTable struct {
 }
 
 func expiringTables() []expiringTable {
-	tables := make([]expiringTable, 0, len(allTokenKinds())+2)
+	tables := make([]expiringTable, 0, len(allTokenKinds())+3)
 	for _, k := range allTokenKinds() {
 		tables = append(tables, expiringTable{name: k.table(), key: "signature", what: k.String() + "s", model: &tokenFields{}})
 	}
 	return append(tables,
 		expiringTable{name: tableAuthRequests, key: "id", what: "auth requests", model: &authRequestRow{}},
 		expiringTable{name: tableAssertionJTIs, key: "jti", what: "client assertion jtis", model: &assertionJTIRow{}},
+		expiringTable{name: tableDeviceAuthorizations, key: "id", what: "device authorizations", model: &deviceAuthorizationRow{}},
 	)
 }
 
 // CollectGarbage deletes, from each table of fosite requests (authorization
 // codes, access and refresh tokens, PKCE and OpenID Connect sessions), of
-// pending authorization requests and of client assertion jtis, at most batch
-// rows whose expires_at is before now, and clears the successor of at most
+// pending authorization requests, of client assertion jtis, of device
+// authorizations and of rate-limit windows, at most batch rows whose
+// expires_at is before now, and clears the successor of at most
 // batch refresh tokens retired before successorsBefore. Rows without an
 // expiry (NULL, or the zero time) are never deleted; the audit log is never
 // touched. It returns the number of rows deleted or cleared; the caller
@@ -70,6 +72,17 @@ func (s *GormStore) CollectGarbage(ctx context.Context, now, successorsBefore ti
 	res := db.Table(tableRefreshTokens).Where("signature IN (?)", retired).Update("successor", nil)
 	if res.Error != nil {
 		return total, fmt.Errorf("collect garbage: clear refresh token successors: %w", dbErr(res.Error))
+	}
+	total += int(res.RowsAffected)
+
+	// Rate-limit windows have a composite key: a batch is selected by both
+	// columns (row values work on SQLite >= 3.15 and PostgreSQL).
+	db = s.db(ctx)
+	windows := db.Session(&gorm.Session{NewDB: true}).Table(tableRateLimits).Select("key", "window_start").
+		Where("expires_at < ?", now).Order("expires_at").Limit(batch)
+	res = db.Table(tableRateLimits).Where(`("key", "window_start") IN (?)`, windows).Delete(&rateLimitRow{})
+	if res.Error != nil {
+		return total, fmt.Errorf("collect garbage: delete ended rate-limit windows: %w", dbErr(res.Error))
 	}
 	total += int(res.RowsAffected)
 	return total, nil

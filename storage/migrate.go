@@ -47,6 +47,12 @@ var migrations = []migration{
 		// missing and leaves the rest alone.
 		return tx.AutoMigrate(allModels()...)
 	}},
+	{version: 2, name: "device_authorizations", up: func(tx *gorm.DB) error {
+		// The device authorization grant (RFC 8628) and the rate limits of
+		// its verification page. New tables only; a no-op where step 1 just
+		// created them.
+		return tx.AutoMigrate(&deviceAuthorizationRow{}, &rateLimitRow{})
+	}},
 }
 
 // Migrate applies the migrations the database lacks, in order, each in its

@@ -37,6 +37,7 @@ type Store interface {
 	Grants
 	Agreements
 	RefreshRotation
+	DeviceAuthorizations
 	AuditLog
 	GarbageCollector
 	Keys
@@ -198,6 +199,57 @@ type Retirement struct {
 	Successor []byte
 }
 
+// DeviceAuthorizations keeps device authorization requests (RFC 8628)
+// between the device's request, the user's approval on the verification page
+// and the device's polling, and counts attempts for rate limits.
+type DeviceAuthorizations interface {
+	// CreateDeviceAuthorization returns ErrAlreadyExists when the id or the
+	// user code is taken (the caller draws another user code).
+	CreateDeviceAuthorization(ctx context.Context, d *DeviceAuthorization) error
+	// GetDeviceAuthorization and GetDeviceAuthorizationByUserCode return
+	// ErrNotFound for an unknown id or user code, expired or not.
+	GetDeviceAuthorization(ctx context.Context, id string) (*DeviceAuthorization, error)
+	GetDeviceAuthorizationByUserCode(ctx context.Context, userCode string) (*DeviceAuthorization, error)
+	// UpdateDeviceAuthorization applies fn atomically (row locked), so a
+	// device code is approved, denied or redeemed exactly once; ErrNotFound
+	// when absent.
+	UpdateDeviceAuthorization(ctx context.Context, id string, fn func(*DeviceAuthorization) error) error
+	// CountAttempt records one attempt under key and returns how many were
+	// made in the fixed window of that length containing now. Rate limits
+	// live in the database so that every instance sees the same count.
+	CountAttempt(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
+}
+
+// Device authorization states.
+const (
+	DevicePending  = "pending"
+	DeviceApproved = "approved"
+	DeviceDenied   = "denied"
+	DeviceRedeemed = "redeemed"
+)
+
+// DeviceAuthorization is one device authorization request.
+type DeviceAuthorization struct {
+	// ID is the SHA-256 (hex) of the device code; the code itself is never stored.
+	ID string
+	// UserCode is normalised: 8 characters, upper case, no dash.
+	UserCode        string
+	ClientID        string
+	RequestedScopes []string
+	// RequestID is the fosite request id its tokens and grant carry.
+	RequestID string
+	Status    string
+	// Subject, GrantedScopes and AuthTime are set on approval.
+	Subject       string
+	GrantedScopes []string
+	AuthTime      time.Time
+	// Interval is the polling interval the device must keep; slow_down raises it.
+	Interval     time.Duration
+	LastPolledAt *time.Time
+	CreatedAt    time.Time
+	ExpiresAt    time.Time
+}
+
 // AuditLog is an append-only record of consent and token events. There is no
 // way to change or delete an event through this interface.
 type AuditLog interface {
@@ -267,7 +319,8 @@ type GarbageCollector interface {
 	// CollectGarbage deletes at most batch rows from each kind of expired data
 	// (authorization codes, access and refresh tokens, PKCE and OpenID
 	// Connect sessions whose expiry is before now; pending authorization
-	// requests past their expiry; client assertion JTIs past expiry) and
+	// requests past their expiry; client assertion JTIs past expiry; device
+	// authorizations past expiry and ended rate-limit windows) and
 	// clears the sealed successors of refresh tokens retired before
 	// successorsBefore. Rows that have not expired are never touched; the
 	// audit log is never touched. It returns how many rows it deleted or

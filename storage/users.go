@@ -100,8 +100,9 @@ func (s *GormStore) UpdateUser(ctx context.Context, subject string, fn func(*Use
 }
 
 // DeleteUser deletes the user, the tokens issued for them, their pending
-// authorization requests, grants, per-user agreements and opt-outs of
-// all-users agreements; ErrNotFound for an unknown subject. The audit log
+// authorization requests, grants, per-user agreements, opt-outs of
+// all-users agreements and the device authorizations they approved or
+// denied; ErrNotFound for an unknown subject. The audit log
 // keeps its events.
 func (s *GormStore) DeleteUser(ctx context.Context, subject string) error {
 	err := s.transaction(ctx, func(tx *gorm.DB) error {
@@ -126,6 +127,10 @@ func (s *GormStore) DeleteUser(ctx context.Context, subject string) error {
 		}
 		if err := tx.Where("subject = ?", subject).Delete(&agreementOptOutRow{}).Error; err != nil {
 			return fmt.Errorf("delete agreement opt-outs: %w", err)
+		}
+		// They name the user; an approved one must not outlive them.
+		if err := tx.Where("subject = ?", subject).Delete(&deviceAuthorizationRow{}).Error; err != nil {
+			return fmt.Errorf("delete device authorizations: %w", err)
 		}
 		return deleteTokensWhere(tx, "subject = ?", subject)
 	})

@@ -68,6 +68,9 @@ func commands() []*command {
 		{name: "gc", summary: "delete expired codes, tokens and requests now", help: gcHelp, run: runGC},
 		{name: "templates check", args: "DIR", summary: "check a templates directory and its themes as serve does at start-up", help: templatesCheckHelp, run: runTemplatesCheck},
 		{name: "templates export", args: "DIR", summary: "write the built-in templates into DIR as a starting point", help: templatesExportHelp, run: runTemplatesExport},
+		{name: "login", summary: "sign in to a provider from the terminal as a public client and store the tokens", help: loginHelp, run: runLogin, ownFlags: signInOwnFlags},
+		{name: "whoami", summary: "show whom the stored sign-in belongs to, refreshing it when expired", help: whoamiHelp, run: runWhoami, ownFlags: signInOwnFlags},
+		{name: "logout", summary: "revoke the stored sign-in at the provider and forget it", help: logoutHelp, run: runLogout, ownFlags: signInOwnFlags},
 	}
 }
 

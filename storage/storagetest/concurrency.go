@@ -37,6 +37,8 @@ func RunConcurrencyTests(t *testing.T, newStore func(t *testing.T) storage.Store
 		{"RevokeGrantDuringRetire", testRevokeGrantDuringRetire},
 		{"OptOutOnce", testOptOutOnce},
 		{"AppendAuditEventConcurrently", testAppendAuditEventConcurrently},
+		{"RedeemDeviceCodeOnce", testRedeemDeviceCodeOnce},
+		{"CountAttemptConcurrently", testCountAttemptConcurrently},
 	})
 }
 

@@ -76,6 +76,11 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"AuditSurvivesDeletion", testAuditSurvivesDeletion},
 		{"CollectGarbage", testCollectGarbage},
 		{"CollectGarbageBatches", testCollectGarbageBatches},
+		{"DeviceAuthorizations", testDeviceAuthorizations},
+		{"UpdateDeviceAuthorization", testUpdateDeviceAuthorization},
+		{"CountAttempt", testCountAttempt},
+		{"CollectDeviceGarbage", testCollectDeviceGarbage},
+		{"DeleteDeviceAuthorizations", testDeleteDeviceAuthorizations},
 	})
 	t.Run("Concurrency", func(t *testing.T) { RunConcurrencyTests(t, newStore) })
 }
