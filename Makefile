@@ -11,12 +11,13 @@ export CONSENTRY_TEST_POSTGRES_DSN ?= postgres://postgres@127.0.0.1:5432/test?ss
 GO_FILES = $(shell git ls-files --cached --others --exclude-standard '*.go')
 
 .DEFAULT_GOAL := build
-.PHONY: help build run test ensure-postgres ensure-chromium lint verify clean
+.PHONY: help build run test bench ensure-postgres ensure-chromium lint verify clean
 
 help:
 	@echo "build   build $(BIN)"
 	@echo "run     build, then serve the demo on http://127.0.0.1:8080/demo (database: consentry.db)"
 	@echo "test    go test -race on every package, with PostgreSQL and Chromium"
+	@echo "bench   build, then load-test bin/consentry over HTTP (BENCH_FLAGS=\"--postgres\", \"--long\"; see docs/performance.md)"
 	@echo "lint    go vet and a gofmt check"
 	@echo "verify  check that go mod tidy would change nothing"
 	@echo "clean   remove build output (not the database)"
@@ -32,6 +33,15 @@ run: build
 test: ensure-postgres ensure-chromium
 	$(GO) test -race -count=1 ./...
 	CONSENTRY_E2E_BACKEND=postgres $(GO) test -race -count=1 ./handlers/
+
+# Load benchmark: seeds a fresh database (SQLite in a temporary directory, or
+# PostgreSQL with BENCH_FLAGS="--postgres"), starts bin/consentry on a
+# loopback port and prints requests/s and latency per operation.
+# BENCH_FLAGS="--long" runs refresh and client credentials for 10 minutes.
+# Microbenchmarks: go test -run '^$$' -bench . ./provider/ ./storage/
+BENCH_FLAGS ?=
+bench: build
+	$(GO) run ./cmd/consentry-bench --binary $(BIN) $(BENCH_FLAGS)
 
 ensure-postgres:
 	./scripts/ensure-postgres.sh

@@ -238,7 +238,7 @@ type jsonResponse struct {
 
 // postForm posts form to rawURL with HTTP basic client authentication when
 // clientID is set.
-func postForm(t *testing.T, rawURL, clientID, secret string, form url.Values) jsonResponse {
+func postForm(t testing.TB, rawURL, clientID, secret string, form url.Values) jsonResponse {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, rawURL, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -251,7 +251,7 @@ func postForm(t *testing.T, rawURL, clientID, secret string, form url.Values) js
 	return doJSON(t, req)
 }
 
-func doJSON(t *testing.T, req *http.Request) jsonResponse {
+func doJSON(t testing.TB, req *http.Request) jsonResponse {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -271,7 +271,7 @@ func doJSON(t *testing.T, req *http.Request) jsonResponse {
 	return out
 }
 
-func introspect(t *testing.T, e *env, clientID, secret, token string) map[string]any {
+func introspect(t testing.TB, e *env, clientID, secret, token string) map[string]any {
 	t.Helper()
 	r := postForm(t, e.Issuer+"/oauth2/introspect", clientID, secret, url.Values{"token": {token}})
 	if r.status != http.StatusOK {

@@ -30,7 +30,7 @@ const (
 
 // env is a real provider on SQLite behind a real HTTP server.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	Issuer   string
 	Provider *provider.Provider
 	Server   *httptest.Server
@@ -46,7 +46,7 @@ type envSettings struct {
 
 type envOption func(*envSettings)
 
-func newEnv(t *testing.T, opts ...envOption) *env {
+func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -96,7 +96,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 // named by storagetest.PostgresDSNEnv. make test runs the suite on both.
 const e2eBackendEnv = "CONSENTRY_E2E_BACKEND"
 
-func testDSN(t *testing.T) string {
+func testDSN(t testing.TB) string {
 	t.Helper()
 	switch backend := os.Getenv(e2eBackendEnv); backend {
 	case "", "sqlite":
@@ -132,7 +132,7 @@ func (e *env) client(spec provider.ClientSpec) (*storage.Client, string) {
 // browser is a user agent with a cookie jar that follows redirects within
 // the provider and stops at the client's redirect URI.
 type browser struct {
-	t      *testing.T
+	t      testing.TB
 	client *http.Client
 }
 
@@ -200,7 +200,7 @@ type htmlForm struct {
 }
 
 // form returns the form of p whose action is action.
-func (p *page) form(t *testing.T, action string) htmlForm {
+func (p *page) form(t testing.TB, action string) htmlForm {
 	t.Helper()
 	doc, err := html.Parse(strings.NewReader(p.Body))
 	if err != nil {
@@ -287,7 +287,7 @@ func (b *browser) consent(p *page, issuer, decision string, untick ...string) *p
 }
 
 // callback returns the query the provider redirected to the client with.
-func (p *page) callback(t *testing.T) url.Values {
+func (p *page) callback(t testing.TB) url.Values {
 	t.Helper()
 	if p.Location == nil || !strings.HasPrefix(p.Location.String(), testRedirectURI) {
 		t.Fatalf("expected a redirect to the client, got status %d at %s, location %v:\n%s", p.Status, p.URL, p.Location, p.Body)

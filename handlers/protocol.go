@@ -37,7 +37,9 @@ func (h *Protocol) Mount(r *mux.Router) {
 }
 
 func (h *Protocol) token(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+	// fosite reads the client several times per request: once from the
+	// database is enough.
+	ctx := storage.WithClientMemo(r.Context())
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	session := provider.EmptySession()
 	oauth := h.Provider.OAuth2
@@ -78,7 +80,9 @@ func (h *Protocol) token(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Protocol) revoke(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+	// fosite reads the client several times per request: once from the
+	// database is enough.
+	ctx := storage.WithClientMemo(r.Context())
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	err := h.Provider.OAuth2.NewRevocationRequest(ctx, r)
 	if err != nil {
@@ -95,7 +99,9 @@ func (h *Protocol) revoke(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Protocol) introspect(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+	// fosite reads the client several times per request: once from the
+	// database is enough.
+	ctx := storage.WithClientMemo(r.Context())
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	ir, err := h.Provider.OAuth2.NewIntrospectionRequest(ctx, r, provider.EmptySession())
 	if err != nil {

@@ -28,14 +28,14 @@ func withRetryWindow(d time.Duration) envOption {
 
 // offlineTokens signs alice in to a confidential client with offline access
 // and returns the client's secret and the token response.
-func offlineTokens(t *testing.T, e *env, clientID string) (string, map[string]any) {
+func offlineTokens(t testing.TB, e *env, clientID string) (string, map[string]any) {
 	t.Helper()
 	_, secret := e.client(provider.ClientSpec{ID: clientID, Name: "Calendar Sync", Scopes: []string{"openid", "profile", "offline_access"},
 		GrantTypes: []string{"authorization_code", "refresh_token"}})
 	return secret, consentedTokens(t, e, clientID, secret)
 }
 
-func consentedTokens(t *testing.T, e *env, clientID, secret string) map[string]any {
+func consentedTokens(t testing.TB, e *env, clientID, secret string) map[string]any {
 	t.Helper()
 	v := authParams(clientID)
 	v.Set("scope", "openid profile offline_access")

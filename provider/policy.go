@@ -223,7 +223,7 @@ func (p *Provider) DecideConsent(ctx context.Context, ar fosite.AuthorizeRequest
 		if err != nil {
 			return Decision{}, fmt.Errorf("load agreements of client %q: %w", clientID, err)
 		}
-		req.Grants, err = p.Store.ListGrants(ctx, storage.GrantFilter{Subject: subject, ClientID: clientID, UnrevokedOnly: true})
+		req.Grants, err = p.Store.ListGrants(ctx, storage.GrantFilter{Subject: subject, ClientID: clientID, UnrevokedOnly: true, RememberedAfter: req.Now})
 		if err != nil {
 			return Decision{}, fmt.Errorf("load grants to client %q: %w", clientID, err)
 		}

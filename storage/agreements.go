@@ -38,7 +38,7 @@ func (s *GormStore) CreateAgreement(ctx context.Context, a *Agreement) error {
 // GetAgreement returns the agreement; ErrNotFound for an unknown id.
 func (s *GormStore) GetAgreement(ctx context.Context, id string) (*Agreement, error) {
 	var row agreementRow
-	if err := s.db(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
+	if err := s.read(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
 		return nil, fmt.Errorf("load agreement %q: %w", id, dbErr(err))
 	}
 	a, err := row.toAgreement()
@@ -53,7 +53,7 @@ func (s *GormStore) GetAgreement(ctx context.Context, id string) (*Agreement, er
 // leaves out the all-users agreements the subject opted out of; the other
 // filters do not look at opt-outs.
 func (s *GormStore) ListAgreements(ctx context.Context, f AgreementFilter) ([]Agreement, error) {
-	q := s.db(ctx).Model(&agreementRow{})
+	q := s.read(ctx).Model(&agreementRow{})
 	if f.ClientID != "" {
 		q = q.Where("client_id = ?", f.ClientID)
 	}

@@ -35,7 +35,7 @@ func (s *GormStore) AppendAuditEvent(ctx context.Context, e *AuditEvent) error {
 // by id, i.e. in order of appending among events of the same time). Since is
 // inclusive; a Limit of 0 or less means no limit.
 func (s *GormStore) ListAuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error) {
-	q := s.db(ctx).Model(&auditEventRow{})
+	q := s.read(ctx).Model(&auditEventRow{})
 	if f.Subject != "" {
 		q = q.Where("subject = ?", f.Subject)
 	}

@@ -32,7 +32,7 @@ func (s *GormStore) CreateAuthRequest(ctx context.Context, r *AuthRequest) error
 // GetAuthRequest returns the request; ErrNotFound when unknown or expired.
 // (The id travels in the browser; it is kept out of error messages.)
 func (s *GormStore) GetAuthRequest(ctx context.Context, id string) (*AuthRequest, error) {
-	row, err := s.loadAuthRequest(s.db(ctx), id, false)
+	row, err := s.loadAuthRequest(s.read(ctx), id, false)
 	if err != nil {
 		return nil, fmt.Errorf("load auth request: %w", err)
 	}

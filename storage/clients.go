@@ -27,6 +27,7 @@ func (s *GormStore) CreateClient(ctx context.Context, c *Client) error {
 	}
 	// In a savepoint: a unique violation must not abort a caller's transaction.
 	err := s.transaction(ctx, func(tx *gorm.DB) error { return tx.Create(&row).Error })
+	s.invalidateClient(ctx, c.ID)
 	if err != nil {
 		return fmt.Errorf("create client %q: %w", c.ID, dbErr(err))
 	}
@@ -35,7 +36,7 @@ func (s *GormStore) CreateClient(ctx context.Context, c *Client) error {
 
 // GetStoredClient returns the client; ErrNotFound for an unknown id.
 func (s *GormStore) GetStoredClient(ctx context.Context, id string) (*Client, error) {
-	c, err := s.loadClient(s.db(ctx), id)
+	c, err := s.cachedClient(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("load client %q: %w", id, err)
 	}
@@ -52,6 +53,32 @@ func (s *GormStore) GetClient(ctx context.Context, id string) (fosite.Client, er
 	return c, nil
 }
 
+// cachedClient returns the client from ctx's memo (see WithClientMemo), or
+// loads it. A load in a transaction is not remembered: it may roll back.
+func (s *GormStore) cachedClient(ctx context.Context, id string) (*Client, error) {
+	memo := clientMemo(ctx)
+	if memo != nil {
+		if c, ok := memo.get(id); ok {
+			return c, nil
+		}
+	}
+	c, err := s.loadClient(s.read(ctx), id)
+	if err != nil {
+		return nil, err
+	}
+	if memo != nil && txFrom(ctx, s) == nil {
+		memo.put(c)
+	}
+	return c, nil
+}
+
+// invalidateClient drops the client from ctx's memo.
+func (s *GormStore) invalidateClient(ctx context.Context, id string) {
+	if memo := clientMemo(ctx); memo != nil {
+		memo.forget(id)
+	}
+}
+
 func (s *GormStore) loadClient(db *gorm.DB, id string) (*Client, error) {
 	var row clientRow
 	if err := db.Where("id = ?", id).Take(&row).Error; err != nil {
@@ -63,7 +90,7 @@ func (s *GormStore) loadClient(db *gorm.DB, id string) (*Client, error) {
 // ListClients returns every client, ordered by id.
 func (s *GormStore) ListClients(ctx context.Context) ([]Client, error) {
 	var rows []clientRow
-	if err := s.db(ctx).Order("id").Find(&rows).Error; err != nil {
+	if err := s.read(ctx).Order("id").Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("list clients: %w", dbErr(err))
 	}
 	out := make([]Client, 0, len(rows))
@@ -103,6 +130,7 @@ func (s *GormStore) DeleteClient(ctx context.Context, id string) error {
 		}
 		return deleteTokensWhere(tx, "client_id = ?", id)
 	})
+	s.invalidateClient(ctx, id)
 	if err != nil {
 		return fmt.Errorf("delete client %q: %w", id, err)
 	}
@@ -113,7 +141,7 @@ func (s *GormStore) DeleteClient(ctx context.Context, id string) error {
 // assertion was seen and has not expired yet, else nil.
 func (s *GormStore) ClientAssertionJWTValid(ctx context.Context, jti string) error {
 	var row assertionJTIRow
-	err := s.db(ctx).Where("jti = ?", jti).Take(&row).Error
+	err := s.read(ctx).Where("jti = ?", jti).Take(&row).Error
 	switch {
 	case errors.Is(err, gorm.ErrRecordNotFound):
 		return nil
@@ -172,6 +200,7 @@ func (s *GormStore) UpdateClient(ctx context.Context, id string, fn func(*Client
 		next.ID, next.CreatedAt, next.UpdatedAt = row.ID, row.CreatedAt, s.now().UTC()
 		return dbErr(tx.Model(&clientRow{}).Where("id = ?", id).Select(clientColumns()).Updates(&next).Error)
 	})
+	s.invalidateClient(ctx, id)
 	if err != nil {
 		return fmt.Errorf("update client %q: %w", id, err)
 	}

@@ -130,13 +130,13 @@ func (s *GormStore) CreateDeviceAuthorization(ctx context.Context, d *DeviceAuth
 // GetDeviceAuthorization returns the authorization with this id, expired or
 // not; ErrNotFound when unknown.
 func (s *GormStore) GetDeviceAuthorization(ctx context.Context, id string) (*DeviceAuthorization, error) {
-	return s.loadDeviceAuthorization(s.db(ctx), "id = ?", id)
+	return s.loadDeviceAuthorization(s.read(ctx), "id = ?", id)
 }
 
 // GetDeviceAuthorizationByUserCode returns the authorization with this
 // (normalised) user code, expired or not; ErrNotFound when unknown.
 func (s *GormStore) GetDeviceAuthorizationByUserCode(ctx context.Context, userCode string) (*DeviceAuthorization, error) {
-	return s.loadDeviceAuthorization(s.db(ctx), "user_code = ?", userCode)
+	return s.loadDeviceAuthorization(s.read(ctx), "user_code = ?", userCode)
 }
 
 func (s *GormStore) loadDeviceAuthorization(db *gorm.DB, where string, value string) (*DeviceAuthorization, error) {

@@ -24,8 +24,18 @@ var _ Store = (*GormStore)(nil)
 // GormStore is the Store on a SQL database (SQLite or PostgreSQL) through gorm.
 // It is safe for concurrent use. Create it with Open, then call Migrate.
 type GormStore struct {
-	gdb    *gorm.DB
-	sqlDB  *sql.DB
+	// gdb is the handle for writes and transactions. On SQLite its pool
+	// holds one connection: SQLite has one writer at a time, and writers
+	// queuing in Go wait in order, where writers on several connections
+	// would poll the file lock with sleeps (busy_timeout) that stretch the
+	// tail latency.
+	gdb   *gorm.DB
+	sqlDB *sql.DB
+	// rdb is the handle for reads outside a transaction: on SQLite a pool
+	// of read-only connections (WAL lets them read while the writer
+	// commits), on PostgreSQL gdb itself. See read.
+	rdb    *gorm.DB
+	rsqlDB *sql.DB
 	logger *slog.Logger
 	// now is the clock for expiry checks and timestamps.
 	now func() time.Time
@@ -71,6 +81,33 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*GormStore, err
 	if err != nil {
 		return nil, err
 	}
+	gdb, sqlDB, err := openGorm(ctx, dialector, logger)
+	if err != nil {
+		return nil, err
+	}
+	s := &GormStore{gdb: gdb, sqlDB: sqlDB, rdb: gdb, rsqlDB: sqlDB, logger: logger, now: time.Now}
+	if gdb.Dialector.Name() == "sqlite" {
+		sqlDB.SetMaxOpenConns(1)
+		readDialector, err := dialectorFor(readOnlyDSN(dsn))
+		if err != nil {
+			_ = sqlDB.Close()
+			return nil, err
+		}
+		if s.rdb, s.rsqlDB, err = openGorm(ctx, readDialector, logger); err != nil {
+			_ = sqlDB.Close()
+			return nil, err
+		}
+		s.rsqlDB.SetMaxOpenConns(sqliteMaxOpenConns)
+	}
+	if err := s.registerTimeoutCallbacks(); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	return s, nil
+}
+
+// openGorm opens one gorm handle and checks that the database answers.
+func openGorm(ctx context.Context, dialector gorm.Dialector, logger *slog.Logger) (*gorm.DB, *sql.DB, error) {
 	gdb, err := gorm.Open(dialector, &gorm.Config{
 		Logger: newGormLogger(logger),
 		// Every statement we issue alone is atomic already; multi-statement
@@ -83,22 +120,17 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*GormStore, err
 		DisableAutomaticPing: true,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
+		return nil, nil, fmt.Errorf("open database: %w", err)
 	}
 	sqlDB, err := gdb.DB()
 	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
+		return nil, nil, fmt.Errorf("open database: %w", err)
 	}
 	if err := sqlDB.PingContext(ctx); err != nil {
 		_ = sqlDB.Close()
-		return nil, fmt.Errorf("connect to database: %w", err)
+		return nil, nil, fmt.Errorf("connect to database: %w", err)
 	}
-	s := &GormStore{gdb: gdb, sqlDB: sqlDB, logger: logger, now: time.Now}
-	if err := s.registerTimeoutCallbacks(); err != nil {
-		_ = sqlDB.Close()
-		return nil, fmt.Errorf("open database: %w", err)
-	}
-	return s, nil
+	return gdb, sqlDB, nil
 }
 
 // dialectorFor picks the gorm driver for dsn. Error messages name the scheme
@@ -120,6 +152,16 @@ func dialectorFor(dsn string) (gorm.Dialector, error) {
 	default:
 		return nil, fmt.Errorf("unsupported database DSN scheme %q: use sqlite://PATH or postgres://...", scheme)
 	}
+}
+
+// readOnlyDSN is the sqlite DSN of the reader pool: a write sent to a
+// reader by mistake fails instead of competing with the writer for the lock.
+func readOnlyDSN(dsn string) string {
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return dsn + sep + "_query_only=on"
 }
 
 // sqliteConnString turns the part after sqlite:// into a mattn/go-sqlite3
@@ -157,12 +199,21 @@ func (s *GormStore) Ping(ctx context.Context) error {
 	if err := s.sqlDB.PingContext(ctx); err != nil {
 		return fmt.Errorf("ping database: %w", err)
 	}
+	if s.rsqlDB != s.sqlDB {
+		if err := s.rsqlDB.PingContext(ctx); err != nil {
+			return fmt.Errorf("ping database: %w", err)
+		}
+	}
 	return nil
 }
 
 // Close releases the database connections.
 func (s *GormStore) Close() error {
-	if err := s.sqlDB.Close(); err != nil {
+	err := s.sqlDB.Close()
+	if s.rsqlDB != nil && s.rsqlDB != s.sqlDB {
+		err = errors.Join(err, s.rsqlDB.Close())
+	}
+	if err != nil {
 		return fmt.Errorf("close database: %w", err)
 	}
 	return nil
@@ -198,6 +249,16 @@ func (s *GormStore) db(ctx context.Context) *gorm.DB {
 		return st.tx.WithContext(ctx)
 	}
 	return s.gdb.WithContext(ctx)
+}
+
+// read returns the handle a plain read uses: the transaction carried by ctx
+// when there is one (it must see its own writes), else the reader pool. A
+// read that decides a write (read-modify-write) belongs in a transaction.
+func (s *GormStore) read(ctx context.Context) *gorm.DB {
+	if st := txFrom(ctx, s); st != nil {
+		return st.tx.WithContext(ctx)
+	}
+	return s.rdb.WithContext(ctx)
 }
 
 // transaction runs fn atomically: in a new transaction, or in a savepoint of
@@ -318,28 +379,33 @@ type PoolOptions struct {
 	ConnMaxIdleTime time.Duration
 }
 
-// sqliteMaxOpenConns caps the pool on SQLite: one file has one writer at a
-// time, and every connection keeps a page cache of its own. WAL with
-// BEGIN IMMEDIATE is correct with any number of connections.
+// sqliteMaxOpenConns caps the reader pool on SQLite: every connection keeps
+// a page cache of its own, and reads are short. The writer pool always has
+// one connection (see GormStore).
 const sqliteMaxOpenConns = 8
 
-// ConfigurePool applies o to the connection pool.
+// ConfigurePool applies o to the connection pool. On SQLite it applies to
+// the reader pool, capped at sqliteMaxOpenConns; the writer keeps its one
+// connection.
 func (s *GormStore) ConfigurePool(o PoolOptions) {
 	maxOpen := o.MaxOpenConns
 	if s.gdb.Dialector.Name() == "sqlite" && (maxOpen <= 0 || maxOpen > sqliteMaxOpenConns) {
 		maxOpen = sqliteMaxOpenConns
 	}
+	pool := s.rsqlDB
 	if maxOpen > 0 {
-		s.sqlDB.SetMaxOpenConns(maxOpen) // also lowers the idle limit to it
+		pool.SetMaxOpenConns(maxOpen) // also lowers the idle limit to it
 	}
 	if o.MaxIdleConns > 0 {
-		s.sqlDB.SetMaxIdleConns(o.MaxIdleConns)
+		pool.SetMaxIdleConns(o.MaxIdleConns)
 	}
-	if o.ConnMaxLifetime > 0 {
-		s.sqlDB.SetConnMaxLifetime(o.ConnMaxLifetime)
-	}
-	if o.ConnMaxIdleTime > 0 {
-		s.sqlDB.SetConnMaxIdleTime(o.ConnMaxIdleTime)
+	for _, db := range []*sql.DB{s.sqlDB, s.rsqlDB} {
+		if o.ConnMaxLifetime > 0 {
+			db.SetConnMaxLifetime(o.ConnMaxLifetime)
+		}
+		if o.ConnMaxIdleTime > 0 {
+			db.SetConnMaxIdleTime(o.ConnMaxIdleTime)
+		}
 	}
 }
 
@@ -389,17 +455,25 @@ func (s *GormStore) registerTimeoutCallbacks() error {
 			cancel.(context.CancelFunc)()
 		}
 	}
-	cb := s.gdb.Callback()
-	return errors.Join(
-		cb.Create().Before("*").Register(timeoutStart, start),
-		cb.Create().After("*").Register(timeoutEnd, end),
-		cb.Query().Before("*").Register(timeoutStart, start),
-		cb.Query().After("*").Register(timeoutEnd, end),
-		cb.Update().Before("*").Register(timeoutStart, start),
-		cb.Update().After("*").Register(timeoutEnd, end),
-		cb.Delete().Before("*").Register(timeoutStart, start),
-		cb.Delete().After("*").Register(timeoutEnd, end),
-		cb.Raw().Before("*").Register(timeoutStart, start),
-		cb.Raw().After("*").Register(timeoutEnd, end),
-	)
+	dbs := []*gorm.DB{s.gdb}
+	if s.rdb != s.gdb {
+		dbs = append(dbs, s.rdb)
+	}
+	var errs []error
+	for _, db := range dbs {
+		cb := db.Callback()
+		errs = append(errs,
+			cb.Create().Before("*").Register(timeoutStart, start),
+			cb.Create().After("*").Register(timeoutEnd, end),
+			cb.Query().Before("*").Register(timeoutStart, start),
+			cb.Query().After("*").Register(timeoutEnd, end),
+			cb.Update().Before("*").Register(timeoutStart, start),
+			cb.Update().After("*").Register(timeoutEnd, end),
+			cb.Delete().Before("*").Register(timeoutStart, start),
+			cb.Delete().After("*").Register(timeoutEnd, end),
+			cb.Raw().Before("*").Register(timeoutStart, start),
+			cb.Raw().After("*").Register(timeoutEnd, end),
+		)
+	}
+	return errors.Join(errs...)
 }

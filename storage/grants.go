@@ -40,7 +40,7 @@ func (s *GormStore) CreateGrant(ctx context.Context, g *Grant) error {
 // ErrNotFound when there is none.
 func (s *GormStore) GetGrantByRequestID(ctx context.Context, requestID string) (*Grant, error) {
 	var row grantRow
-	if err := s.db(ctx).Where("request_id = ?", requestID).Take(&row).Error; err != nil {
+	if err := s.read(ctx).Where("request_id = ?", requestID).Take(&row).Error; err != nil {
 		return nil, fmt.Errorf("load grant by request id: %w", dbErr(err))
 	}
 	g, err := row.toGrant()
@@ -53,7 +53,7 @@ func (s *GormStore) GetGrantByRequestID(ctx context.Context, requestID string) (
 // ListGrants returns the grants matching f, newest first (ties by id, so the
 // order is stable).
 func (s *GormStore) ListGrants(ctx context.Context, f GrantFilter) ([]Grant, error) {
-	q := s.db(ctx).Model(&grantRow{})
+	q := s.read(ctx).Model(&grantRow{})
 	if f.Subject != "" {
 		q = q.Where("subject = ?", f.Subject)
 	}
@@ -62,6 +62,9 @@ func (s *GormStore) ListGrants(ctx context.Context, f GrantFilter) ([]Grant, err
 	}
 	if f.UnrevokedOnly {
 		q = q.Where("revoked_at IS NULL")
+	}
+	if !f.RememberedAfter.IsZero() {
+		q = q.Where("remember_until > ?", utc(f.RememberedAfter))
 	}
 	var rows []grantRow
 	if err := q.Order("created_at DESC, id DESC").Find(&rows).Error; err != nil {

@@ -92,7 +92,7 @@ func (s *GormStore) toSigningKeyRow(k *SigningKey) (signingKeyRow, error) {
 // ListSigningKeys returns every key, retired ones included, oldest first.
 func (s *GormStore) ListSigningKeys(ctx context.Context) ([]SigningKey, error) {
 	var rows []signingKeyRow
-	if err := s.db(ctx).Order("created_at, kid").Find(&rows).Error; err != nil {
+	if err := s.read(ctx).Order("created_at, kid").Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("list signing keys: %w", dbErr(err))
 	}
 	out := make([]SigningKey, 0, len(rows))
@@ -139,7 +139,7 @@ func (s *GormStore) RetireSigningKey(ctx context.Context, kid string, at time.Ti
 // GetSecret returns the named secret; ErrNotFound when unknown.
 func (s *GormStore) GetSecret(ctx context.Context, name string) (*Secret, error) {
 	var row secretRow
-	if err := s.db(ctx).Where("name = ?", name).Take(&row).Error; err != nil {
+	if err := s.read(ctx).Where("name = ?", name).Take(&row).Error; err != nil {
 		return nil, fmt.Errorf("load secret %q: %w", name, dbErr(err))
 	}
 	return &Secret{Name: row.Name, Value: row.Value, Encrypted: row.Encrypted, CreatedAt: utc(row.CreatedAt)}, nil

@@ -80,7 +80,7 @@ type retirementRow struct {
 // winner's successor.
 func (s *GormStore) GetRefreshTokenRetirement(ctx context.Context, signature string) (*Retirement, error) {
 	var row retirementRow
-	err := s.db(ctx).Table(tableRefreshTokens).
+	err := s.read(ctx).Table(tableRefreshTokens).
 		Select("request_id", "client_id", "active", "retired_at", "successor").
 		Where("signature = ?", signature).Take(&row).Error
 	if err != nil {

@@ -130,6 +130,10 @@ type GrantFilter struct {
 	ClientID string
 	// UnrevokedOnly leaves out revoked grants.
 	UnrevokedOnly bool
+	// RememberedAfter, when set, keeps only grants the user asked to remember
+	// until after this time: the consent policy needs no others, and a user
+	// who signs in every day would otherwise load every grant they ever gave.
+	RememberedAfter time.Time
 }
 
 // Agreements records standing agreements: the "other conditions for

@@ -136,12 +136,12 @@ func (s *GormStore) createToken(ctx context.Context, k tokenKind, signature stri
 // decoding the session into session (see toRequest). It returns the row's
 // active flag; callers decide what an inactive row means.
 func (s *GormStore) getToken(ctx context.Context, k tokenKind, signature string, session fosite.Session) (*fosite.Request, bool, error) {
-	db := s.db(ctx)
+	db := s.read(ctx)
 	var f tokenFields
 	if err := db.Table(k.table()).Where("signature = ?", signature).Take(&f).Error; err != nil {
 		return nil, false, fmt.Errorf("load %s: %w", k, dbErr(err))
 	}
-	req, err := s.toRequest(db, &f, session)
+	req, err := s.toRequest(ctx, &f, session)
 	if err != nil {
 		return nil, false, fmt.Errorf("load %s: %w", k, err)
 	}
@@ -151,8 +151,8 @@ func (s *GormStore) getToken(ctx context.Context, k tokenKind, signature string,
 // toRequest rebuilds the fosite request from a row. The session is decoded
 // into session, the value fosite passed in (fosite relies on that value being
 // hydrated), or into a new openid.DefaultSession when it passed nil.
-func (s *GormStore) toRequest(db *gorm.DB, f *tokenFields, session fosite.Session) (*fosite.Request, error) {
-	client, err := s.loadClient(db, f.ClientID)
+func (s *GormStore) toRequest(ctx context.Context, f *tokenFields, session fosite.Session) (*fosite.Request, error) {
+	client, err := s.cachedClient(ctx, f.ClientID)
 	if err != nil {
 		// A request of a deleted client is as good as gone.
 		return nil, fmt.Errorf("client %q: %w", f.ClientID, err)

@@ -39,7 +39,7 @@ func (s *GormStore) CreateUser(ctx context.Context, u *User) error {
 // GetUser returns the user with the subject; ErrNotFound when unknown.
 func (s *GormStore) GetUser(ctx context.Context, subject string) (*User, error) {
 	var row userRow
-	if err := s.db(ctx).Where("subject = ?", subject).Take(&row).Error; err != nil {
+	if err := s.read(ctx).Where("subject = ?", subject).Take(&row).Error; err != nil {
 		return nil, fmt.Errorf("load user %q: %w", subject, dbErr(err))
 	}
 	return row.toUser(), nil
@@ -49,7 +49,7 @@ func (s *GormStore) GetUser(ctx context.Context, subject string) (*User, error) 
 // ErrNotFound when unknown.
 func (s *GormStore) GetUserByUsername(ctx context.Context, username string) (*User, error) {
 	var row userRow
-	if err := s.db(ctx).Where("username = ?", username).Take(&row).Error; err != nil {
+	if err := s.read(ctx).Where("username = ?", username).Take(&row).Error; err != nil {
 		// The username is typed by whoever signs in: keep it out of errors.
 		return nil, fmt.Errorf("load user by username: %w", dbErr(err))
 	}
@@ -59,7 +59,7 @@ func (s *GormStore) GetUserByUsername(ctx context.Context, username string) (*Us
 // ListUsers returns every user, ordered by username.
 func (s *GormStore) ListUsers(ctx context.Context) ([]User, error) {
 	var rows []userRow
-	if err := s.db(ctx).Order("username").Find(&rows).Error; err != nil {
+	if err := s.read(ctx).Order("username").Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("list users: %w", dbErr(err))
 	}
 	out := make([]User, 0, len(rows))

@@ -124,6 +124,8 @@ func testGrants(t *testing.T, s storage.Store) {
 		{"subject and client", storage.GrantFilter{Subject: "sub-alice", ClientID: "app"}, []*storage.Grant{g2, g1}},
 		{"unrevoked", storage.GrantFilter{UnrevokedOnly: true}, []*storage.Grant{g3, g2, g1}},
 		{"unrevoked of bob", storage.GrantFilter{Subject: "sub-bob", UnrevokedOnly: true}, nil},
+		{"remembered now", storage.GrantFilter{Subject: "sub-alice", ClientID: "app", RememberedAfter: now()}, []*storage.Grant{g1}},
+		{"remembered beyond its end", storage.GrantFilter{RememberedAfter: now().Add(31 * 24 * time.Hour)}, nil},
 		{"unknown subject", storage.GrantFilter{Subject: "sub-nobody"}, nil},
 	} {
 		list, err := s.ListGrants(ctx, tc.filter)
