@@ -4,17 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/consentry/consentry/provider"
 	"github.com/consentry/consentry/storage"
-	"github.com/consentry/consentry/storage/storagetest"
 )
 
 // deviceClients registers "tv" (public, offline access) and "kiosk"
@@ -181,20 +178,7 @@ func TestDeviceGrantDeniedAndExpired(t *testing.T) {
 // device authorization endpoint answers 503 temporarily_unavailable, not
 // invalid_client.
 func TestDeviceAuthorizationDuringOutage(t *testing.T) {
-	admin := os.Getenv(storagetest.PostgresDSNEnv)
-	if admin == "" {
-		t.Skipf("set %s to run the outage test (make test does)", storagetest.PostgresDSNEnv)
-	}
-	dsn, err := url.Parse(storagetest.NewPostgresDatabase(t, admin))
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := storagetest.StartProxy(t, net.JoinHostPort(dsn.Hostname(), dsn.Port()))
-	dsn.Host = proxy.Addr()
-	e := newEnv(t, func(s *envSettings) {
-		s.Config.DSN = dsn.String()
-		s.Config.Database.QueryTimeout = provider.Duration(time.Second)
-	})
+	e, proxy := newEnvBehindProxy(t)
 	deviceClients(e)
 	proxy.Cut()
 	wantDeviceError(t, startDevice(t, e, "tv", "", "openid"), http.StatusServiceUnavailable, "temporarily_unavailable", "during the outage")

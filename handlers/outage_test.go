@@ -18,20 +18,7 @@ import (
 // the query timeout, and everything works again once the connection is
 // back, without a restart.
 func TestDatabaseOutageAndRecovery(t *testing.T) {
-	admin := os.Getenv(storagetest.PostgresDSNEnv)
-	if admin == "" {
-		t.Skipf("set %s to run the outage test (make test does)", storagetest.PostgresDSNEnv)
-	}
-	dsn, err := url.Parse(storagetest.NewPostgresDatabase(t, admin))
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := storagetest.StartProxy(t, net.JoinHostPort(dsn.Hostname(), dsn.Port()))
-	dsn.Host = proxy.Addr()
-	e := newEnv(t, func(s *envSettings) {
-		s.Config.DSN = dsn.String()
-		s.Config.Database.QueryTimeout = provider.Duration(time.Second)
-	})
+	e, proxy := newEnvBehindProxy(t)
 	secret, tok := offlineTokens(t, e, "cal")
 
 	proxy.Cut()
@@ -68,4 +55,26 @@ func TestDatabaseOutageAndRecovery(t *testing.T) {
 	if got.status != http.StatusOK || !strings.HasPrefix(got.json["refresh_token"].(string), "ory_rt_") {
 		t.Fatalf("refresh after recovery: %d %v", got.status, got.json)
 	}
+}
+
+// newEnvBehindProxy starts a provider on a fresh PostgreSQL database reached
+// through a proxy the test can cut, with a one-second query timeout. It
+// skips when no PostgreSQL server is configured.
+func newEnvBehindProxy(t *testing.T) (*env, *storagetest.Proxy) {
+	t.Helper()
+	admin := os.Getenv(storagetest.PostgresDSNEnv)
+	if admin == "" {
+		t.Skipf("set %s to run the outage tests (make test does)", storagetest.PostgresDSNEnv)
+	}
+	dsn, err := url.Parse(storagetest.NewPostgresDatabase(t, admin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := storagetest.StartProxy(t, net.JoinHostPort(dsn.Hostname(), dsn.Port()))
+	dsn.Host = proxy.Addr()
+	e := newEnv(t, func(s *envSettings) {
+		s.Config.DSN = dsn.String()
+		s.Config.Database.QueryTimeout = provider.Duration(time.Second)
+	})
+	return e, proxy
 }

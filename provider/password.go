@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 
@@ -60,5 +59,3 @@ func CheckPassword(hash []byte, password string) bool {
 	}
 	return bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil
 }
-
-var errWrongCredentials = errors.New("wrong username or password")

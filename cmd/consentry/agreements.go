@@ -298,17 +298,12 @@ func runAgreementsList(ctx context.Context, e *env, c *command, args []string) (
 	if *asJSON {
 		return writeJSON(e.stdout, views)
 	}
-	if len(views) == 0 {
-		fmt.Fprintln(e.stdout, "no agreements")
-		return nil
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tCLIENT\tUSER\tSCOPE\tREFERENCE\tSTARTS\tEXPIRES\tRECORDED BY\tUSER MAY REMOVE\tSTATUS")
-	for _, v := range views {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.ClientID, v.who(), v.Scope, v.Reference,
-			fmtTime(v.StartsAt), fmtOptionalTime(v.ExpiresAt, "never"), v.RecordedBy, yesNo(v.UserMayRemove), v.Status)
-	}
-	return tw.Flush()
+	return writeList(e.stdout, views, "no agreements",
+		[]string{"ID", "CLIENT", "USER", "SCOPE", "REFERENCE", "STARTS", "EXPIRES", "RECORDED BY", "USER MAY REMOVE", "STATUS"},
+		func(v agreementView) []string {
+			return []string{v.ID, v.ClientID, v.who(), v.Scope, v.Reference, fmtTime(v.StartsAt), fmtOptionalTime(v.ExpiresAt, "never"),
+				v.RecordedBy, yesNo(v.UserMayRemove), v.Status}
+		})
 }
 
 func runAgreementsRevoke(ctx context.Context, e *env, c *command, args []string) (err error) {

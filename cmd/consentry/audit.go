@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 	"unicode"
 
@@ -74,20 +73,15 @@ func runAuditList(ctx context.Context, e *env, c *command, args []string) (err e
 	if *asJSON {
 		return writeJSON(e.stdout, views)
 	}
-	if len(views) == 0 {
-		fmt.Fprintln(e.stdout, "no audit events")
-		return nil
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tTYPE\tACTOR\tUSER\tCLIENT\tSCOPE\tBASIS\tAGREEMENT\tIP\tDETAIL")
-	for _, v := range views {
-		fields := []string{fmtTime(v.Time), v.Type, v.actor(), v.user(), v.ClientID, v.Scope, v.Basis, v.AgreementID, v.IPAddress, v.Detail}
-		for i, f := range fields {
-			fields[i] = orDash(printable(f))
-		}
-		fmt.Fprintln(tw, strings.Join(fields, "\t"))
-	}
-	return tw.Flush()
+	return writeList(e.stdout, views, "no audit events",
+		[]string{"TIME", "TYPE", "ACTOR", "USER", "CLIENT", "SCOPE", "BASIS", "AGREEMENT", "IP", "DETAIL"},
+		func(v auditView) []string {
+			fields := []string{fmtTime(v.Time), v.Type, v.actor(), v.user(), v.ClientID, v.Scope, v.Basis, v.AgreementID, v.IPAddress, v.Detail}
+			for i, f := range fields {
+				fields[i] = orDash(printable(f))
+			}
+			return fields
+		})
 }
 
 // parseSince reads --since: an RFC 3339 time, or a non-negative duration

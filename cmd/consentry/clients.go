@@ -377,16 +377,10 @@ func runClientsList(ctx context.Context, e *env, c *command, args []string) (err
 	if *asJSON {
 		return writeJSON(e.stdout, views)
 	}
-	if len(views) == 0 {
-		fmt.Fprintln(e.stdout, "no clients")
-		return nil
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tTYPE\tGRANT TYPES\tSCOPE\tOFFLINE IDLE/ABSOLUTE\tTHEME")
-	for _, v := range views {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.Name, clientType(v.Public), strings.Join(v.GrantTypes, ","), v.Scope, v.offlineLifetimes(), orDash(v.Theme))
-	}
-	return tw.Flush()
+	return writeList(e.stdout, views, "no clients", []string{"ID", "NAME", "TYPE", "GRANT TYPES", "SCOPE", "OFFLINE IDLE/ABSOLUTE", "THEME"},
+		func(v clientView) []string {
+			return []string{v.ID, v.Name, clientType(v.Public), strings.Join(v.GrantTypes, ","), v.Scope, v.offlineLifetimes(), orDash(v.Theme)}
+		})
 }
 
 func runClientsGet(ctx context.Context, e *env, c *command, args []string) (err error) {

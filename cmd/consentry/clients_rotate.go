@@ -70,7 +70,7 @@ func runClientsRotateSecret(ctx context.Context, e *env, c *command, args []stri
 	}
 	fmt.Fprintf(e.stdout, "rotated the secret of client %q\n", pos[0])
 	if until != nil {
-		fmt.Fprintf(e.stdout, "The previous secret keeps working until %s.\n", formatTime(*until))
+		fmt.Fprintf(e.stdout, "The previous secret keeps working until %s.\n", fmtTime(*until))
 	} else {
 		fmt.Fprintln(e.stdout, "The previous secret no longer works.")
 	}

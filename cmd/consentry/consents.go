@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/consentry/consentry/provider"
@@ -66,17 +65,11 @@ func runConsentsList(ctx context.Context, e *env, c *command, args []string) (er
 	if *asJSON {
 		return writeJSON(e.stdout, views)
 	}
-	if len(views) == 0 {
-		fmt.Fprintf(e.stdout, "no grants of user %q\n", u.Username)
-		return nil
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLIENT\tSCOPE\tBASIS\tWHEN\tREMEMBERED UNTIL\tREVOKED")
-	for _, v := range views {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.ClientID, v.Scope, v.basis(), fmtTime(v.CreatedAt),
-			fmtOptionalTime(v.RememberUntil, "-"), fmtOptionalTime(v.RevokedAt, "-"))
-	}
-	return tw.Flush()
+	return writeList(e.stdout, views, fmt.Sprintf("no grants of user %q", u.Username),
+		[]string{"CLIENT", "SCOPE", "BASIS", "WHEN", "REMEMBERED UNTIL", "REVOKED"},
+		func(v grantView) []string {
+			return []string{v.ClientID, v.Scope, v.basis(), fmtTime(v.CreatedAt), fmtOptionalTime(v.RememberUntil, "-"), fmtOptionalTime(v.RevokedAt, "-")}
+		})
 }
 
 // grantView is what the CLI shows of a grant.

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/consentry/consentry/provider"
@@ -104,17 +103,12 @@ func runKeysList(ctx context.Context, e *env, c *command, args []string) (err er
 		}
 		return writeJSON(e.stdout, keys)
 	}
-	if len(keys) == 0 {
-		fmt.Fprintln(e.stdout, "no signing keys: 'consentry serve' creates them at its first start")
-		return nil
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "KID\tALG\tSTATUS\tCREATED\tACTIVATES\tSUPERSEDED\tRETIRED")
-	for _, k := range keys {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.KID, k.Algorithm, k.Status,
-			formatTime(k.CreatedAt), formatTime(k.ActivatesAt), formatOptTime(k.SupersededAt), formatOptTime(k.RetiredAt))
-	}
-	return tw.Flush()
+	return writeList(e.stdout, keys, "no signing keys: 'consentry serve' creates them at its first start",
+		[]string{"KID", "ALG", "STATUS", "CREATED", "ACTIVATES", "SUPERSEDED", "RETIRED"},
+		func(k provider.KeyInfo) []string {
+			return []string{k.KID, k.Algorithm, k.Status, fmtTime(k.CreatedAt), fmtTime(k.ActivatesAt),
+				fmtOptionalTime(k.SupersededAt, "-"), fmtOptionalTime(k.RetiredAt, "-")}
+		})
 }
 
 func runKeysRetire(ctx context.Context, e *env, c *command, args []string) (err error) {
@@ -134,13 +128,4 @@ func runKeysRetire(ctx context.Context, e *env, c *command, args []string) (err 
 	}
 	fmt.Fprintf(e.stdout, "retired key %s: instances drop it from the JWKS within %s\n", pos[0], provider.FormatDuration(s.cfg.KeyPropagationDelay.Std()/4))
 	return nil
-}
-
-func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
-func formatOptTime(t *time.Time) string {
-	if t == nil {
-		return "-"
-	}
-	return formatTime(*t)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -129,20 +130,14 @@ func runUsersList(ctx context.Context, e *env, c *command, args []string) (err e
 	if *asJSON {
 		return writeJSON(e.stdout, views)
 	}
-	if len(views) == 0 {
-		fmt.Fprintln(e.stdout, "no users")
-		return nil
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "USERNAME\tSUBJECT\tEMAIL\tVERIFIED\tSTATUS\tCREATED")
-	for _, u := range views {
-		status := "active"
-		if u.Disabled {
-			status = "disabled"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\n", u.Username, u.Subject, orDash(u.Email), u.EmailVerified, status, u.CreatedAt.UTC().Format(time.DateOnly))
-	}
-	return tw.Flush()
+	return writeList(e.stdout, views, "no users", []string{"USERNAME", "SUBJECT", "EMAIL", "VERIFIED", "STATUS", "CREATED"},
+		func(u userView) []string {
+			status := "active"
+			if u.Disabled {
+				status = "disabled"
+			}
+			return []string{u.Username, u.Subject, orDash(u.Email), fmt.Sprint(u.EmailVerified), status, u.CreatedAt.UTC().Format(time.DateOnly)}
+		})
 }
 
 func runUsersDisable(ctx context.Context, e *env, c *command, args []string) error {
@@ -218,6 +213,20 @@ func findUser(ctx context.Context, users storage.Users, username string) (*stora
 		return nil, fmt.Errorf("load user %q: %w", username, err)
 	}
 	return u, nil
+}
+
+// writeList prints items as a table with one row each, or the empty message.
+func writeList[T any](w io.Writer, items []T, empty string, header []string, row func(T) []string) error {
+	if len(items) == 0 {
+		_, err := fmt.Fprintln(w, empty)
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, item := range items {
+		fmt.Fprintln(tw, strings.Join(row(item), "\t"))
+	}
+	return tw.Flush()
 }
 
 func writeJSON(w io.Writer, v any) error {
