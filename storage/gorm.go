@@ -10,9 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/mattn/go-sqlite3"
 	"gorm.io/driver/postgres"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
@@ -81,6 +83,11 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*GormStore, err
 	if err != nil {
 		return nil, err
 	}
+	if dialector.Name() == "sqlite" {
+		if dialector, err = dialectorFor(writerDSN(dsn)); err != nil {
+			return nil, err
+		}
+	}
 	gdb, sqlDB, err := openGorm(ctx, dialector, logger)
 	if err != nil {
 		return nil, err
@@ -118,6 +125,12 @@ func openGorm(ctx context.Context, dialector gorm.Dialector, logger *slog.Logger
 		NowFunc:        func() time.Time { return time.Now().UTC() },
 		// Ping below, with the caller's context.
 		DisableAutomaticPing: true,
+		// SQLite compiles every statement it runs; reusing compiled
+		// statements removes that from the token path (about a tenth of a
+		// refresh's CPU). pgx already caches statements per connection.
+		// The bound keeps statements with variable IN lists from piling up.
+		PrepareStmt:        dialector.Name() == "sqlite",
+		PrepareStmtMaxSize: 256,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("open database: %w", err)
@@ -146,12 +159,41 @@ func dialectorFor(dsn string) (gorm.Dialector, error) {
 		if err != nil {
 			return nil, err
 		}
-		return sqlite.Open(conn), nil
+		return sqlite.New(sqlite.Config{DriverName: sqliteDriverName(), DSN: conn}), nil
 	case "postgres", "postgresql":
 		return postgres.Open(dsn), nil
 	default:
 		return nil, fmt.Errorf("unsupported database DSN scheme %q: use sqlite://PATH or postgres://...", scheme)
 	}
+}
+
+// sqliteDriver is mattn/go-sqlite3 with the settings its DSN cannot carry.
+// temp_store=MEMORY keeps statement journals and the temporary indexes of
+// IN (subquery) off disk: a refresh rotation's transaction costs about a
+// fifth less with it.
+var sqliteDriverName = sync.OnceValue(func() string {
+	const name = "sqlite3_consentry"
+	sql.Register(name, &sqlite3.SQLiteDriver{ConnectHook: func(conn *sqlite3.SQLiteConn) error {
+		if _, err := conn.Exec("PRAGMA temp_store = MEMORY", nil); err != nil {
+			return fmt.Errorf("set temp_store: %w", err)
+		}
+		return nil
+	}})
+	return name
+})
+
+// writerDSN is the sqlite DSN of the single writer connection: a larger
+// page cache than the readers' 2 MB default, since every write goes through
+// it and index pages of the token tables are touched at random.
+func writerDSN(dsn string) string {
+	if strings.Contains(dsn, "_cache_size=") {
+		return dsn
+	}
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return dsn + sep + "_cache_size=-16384"
 }
 
 // readOnlyDSN is the sqlite DSN of the reader pool: a write sent to a

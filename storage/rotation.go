@@ -31,10 +31,10 @@ func (s *GormStore) RetireRefreshToken(ctx context.Context, signature string, at
 	if len(successor) > 0 {
 		succ = successor
 	}
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
+	retire := func(tx *gorm.DB) error {
 		// The same race argument as deactivate: PostgreSQL re-checks the
 		// condition once the winner commits, SQLite runs writers one at a time.
-		res := tx.Table(tableRefreshTokens).Where("signature = ? AND active = ?", signature, true).
+		res := tx.Model(&refreshTokenRow{}).Where("signature = ? AND active = ?", signature, true).
 			Updates(map[string]any{"active": false, "retired_at": at.UTC(), "successor": succ})
 		if res.Error != nil {
 			return dbErr(res.Error)
@@ -55,7 +55,16 @@ func (s *GormStore) RetireRefreshToken(ctx context.Context, signature string, at
 			return fmt.Errorf("delete access tokens: %w", dbErr(err))
 		}
 		return nil
-	})
+	}
+	// Inside the caller's transaction no savepoint: losing the race changes
+	// nothing, and after any other error the caller rolls back. (A savepoint
+	// would cost a statement journal on every rotation.)
+	var err error
+	if txFrom(ctx, s) != nil {
+		err = retire(s.db(ctx))
+	} else {
+		err = s.transaction(ctx, retire)
+	}
 	if err != nil {
 		return fmt.Errorf("retire refresh token: %w", err)
 	}

@@ -180,9 +180,9 @@ type RefreshRotation interface {
 	// its request id. It is a conditional update: when the token is no longer
 	// active (another refresh won the race) it returns an error matching
 	// fosite.ErrInactiveToken and changes nothing; ErrNotFound when unknown.
-	// Within the caller's transaction (ctx from BeginTX) it runs in a
-	// savepoint, so losing the race leaves that transaction usable. A zero at
-	// means now.
+	// Within the caller's transaction (ctx from BeginTX) losing the race
+	// leaves that transaction usable (the update matched no row); after any
+	// other error the caller must roll it back. A zero at means now.
 	RetireRefreshToken(ctx context.Context, signature string, at time.Time, successor []byte) error
 	// GetRefreshTokenRetirement returns the state of the refresh token with
 	// this signature, active or not; ErrNotFound when unknown. In the

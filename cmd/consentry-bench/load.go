@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,6 +34,10 @@ type result struct {
 	Latencies []time.Duration
 	Errors    map[string]int
 	MaxRSS    int64
+	// ServerCPU and BenchCPU are the user+system CPU time the server and
+	// this process used during the timed phase.
+	ServerCPU time.Duration
+	BenchCPU  time.Duration
 	Note      string
 	Minutes   []interval
 }
@@ -55,6 +61,8 @@ type load struct {
 	// the totals so far.
 	Interval time.Duration
 	Every    func(elapsed time.Duration, requests, errs int64)
+	// ServerPID, when set, is the process whose CPU time is measured.
+	ServerPID int
 }
 
 func (l load) run(ctx context.Context, op string, fn func(ctx context.Context, worker int) error) result {
@@ -67,6 +75,7 @@ func (l load) run(ctx context.Context, op string, fn func(ctx context.Context, w
 	var requests, errs atomic.Int64
 	lat := make([][]time.Duration, l.Workers)
 	errMaps := make([]map[string]int, l.Workers)
+	serverCPU0, benchCPU0 := processCPU(l.ServerPID), processCPU(os.Getpid())
 	start := time.Now()
 	tickerDone := make(chan struct{})
 	if l.Every != nil && l.Interval > 0 {
@@ -121,7 +130,8 @@ func (l load) run(ctx context.Context, op string, fn func(ctx context.Context, w
 	elapsed := time.Since(start)
 	cancel()
 	<-tickerDone
-	r := result{Op: op, Workers: l.Workers, Requests: int(requests.Load()), Elapsed: elapsed, Errors: map[string]int{}}
+	r := result{Op: op, Workers: l.Workers, Requests: int(requests.Load()), Elapsed: elapsed, Errors: map[string]int{},
+		ServerCPU: processCPU(l.ServerPID) - serverCPU0, BenchCPU: processCPU(os.Getpid()) - benchCPU0}
 	for w := range l.Workers {
 		r.Latencies = append(r.Latencies, lat[w]...)
 		for k, n := range errMaps[w] {
@@ -210,4 +220,36 @@ func (s *rssSampler) sample() {
 func (s *rssSampler) Reset() int64 {
 	s.sample()
 	return s.window.Swap(s.current.Load())
+}
+
+// clockTicks is Linux's USER_HZ, the unit of CPU times in /proc/PID/stat
+// (100 on every architecture Go supports there).
+const clockTicks = 100
+
+// processCPU returns the user+system CPU time process pid has used, or 0
+// when it cannot be read (pid 0, another OS).
+func processCPU(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces; fields after it are
+	// space-separated, utime and stime being fields 14 and 15.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	if !ok {
+		return 0
+	}
+	fields := strings.Fields(rest)
+	if len(fields) < 13 {
+		return 0
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return time.Duration(utime+stime) * time.Second / clockTicks
 }

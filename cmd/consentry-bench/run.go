@@ -113,7 +113,7 @@ func (b *bench) runOp(ctx context.Context, op string) (result, error) {
 	if b.o.Long && slices.Contains(longOps, op) {
 		duration = b.o.LongDuration
 	}
-	l := load{Workers: b.o.Concurrency, Duration: duration}
+	l := load{Workers: b.o.Concurrency, Duration: duration, ServerPID: b.srv.PID}
 	var minutes []interval
 	if b.o.Long && slices.Contains(longOps, op) {
 		var lastReq, lastErr int64
@@ -382,15 +382,15 @@ func printHeader(w io.Writer, o options, db *database) {
 
 func printTable(w io.Writer, results []result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "operation\tworkers\trequests\treq/s\tp50 ms\tp95 ms\tp99 ms\terrors\tmax RSS MiB\t")
+	fmt.Fprintln(tw, "operation\tworkers\trequests\treq/s\tp50 ms\tp95 ms\tp99 ms\terrors\tmax RSS MiB\tserver CPU us/req\tbench CPU us/req\t")
 	for _, r := range results {
 		rps := 0.0
 		if r.Elapsed > 0 {
 			rps = float64(r.Requests) / r.Elapsed.Seconds()
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%s\t%.1f\t\n", r.Op, r.Workers, r.Requests, rps,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%s\t%.1f\t%s\t%s\t\n", r.Op, r.Workers, r.Requests, rps,
 			ms(percentile(r.Latencies, 50)), ms(percentile(r.Latencies, 95)), ms(percentile(r.Latencies, 99)),
-			formatErrors(r.Errors), mib(r.MaxRSS))
+			formatErrors(r.Errors), mib(r.MaxRSS), perRequest(r.ServerCPU, r.Requests), perRequest(r.BenchCPU, r.Requests))
 	}
 	_ = tw.Flush()
 	for _, r := range results {
@@ -425,6 +425,14 @@ func formatErrors(m map[string]int) string {
 		parts[i] = fmt.Sprintf("%s:%d", k, m[k])
 	}
 	return strings.Join(parts, ",")
+}
+
+// perRequest formats CPU time per request in microseconds.
+func perRequest(cpu time.Duration, requests int) string {
+	if cpu <= 0 || requests == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", float64(cpu.Microseconds())/float64(requests))
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
