@@ -374,3 +374,38 @@ func TestAuditTrail(t *testing.T) {
 		}
 	}
 }
+
+// With one signing slot, parallel refreshes of independent families queue
+// for it and all succeed: nothing holding the slot waits for another
+// request.
+func TestRefreshesQueueForTheSigningLimit(t *testing.T) {
+	e := newEnv(t, func(s *envSettings) { s.Config.TokenConcurrency = 1 })
+	const families, rounds = 6, 3
+	secret, _ := offlineTokens(t, e, "cal")
+	tokens := make([]string, families)
+	for i := range tokens {
+		tokens[i] = consentedTokens(t, e, "cal", secret)["refresh_token"].(string)
+	}
+	errs := make(chan string, families*rounds)
+	var wg sync.WaitGroup
+	for i := range families {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rt := tokens[i]
+			for range rounds {
+				got := refreshWith(t, e, "cal", secret, rt, nil)
+				if got.status != http.StatusOK {
+					errs <- fmt.Sprintf("family %d: %d %v", i, got.status, got.json)
+					return
+				}
+				rt = got.json["refresh_token"].(string)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for msg := range errs {
+		t.Error(msg)
+	}
+}

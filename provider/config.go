@@ -60,6 +60,11 @@ type Config struct {
 	// ClientSecretOverlap is how long a client's previous secret keeps
 	// working after `clients rotate-secret`.
 	ClientSecretOverlap Duration `yaml:"client_secret_overlap"`
+	// TokenConcurrency caps the token requests that write and sign (code,
+	// refresh and device grants) running at once; the rest wait their
+	// turn. Past the number of cores more of them only stretch every
+	// request's latency. 0: the number of cores (GOMAXPROCS).
+	TokenConcurrency int `yaml:"token_concurrency"`
 }
 
 // DatabaseConfig tunes the connection pool; zero values keep the defaults.
@@ -177,6 +182,9 @@ func (c Config) Validate() error {
 	}
 	if c.Listen == "" {
 		return errors.New("listen: must not be empty")
+	}
+	if c.TokenConcurrency < 0 {
+		return fmt.Errorf("token_concurrency: must not be negative")
 	}
 	if !strings.HasPrefix(c.DSN, "sqlite://") && !strings.HasPrefix(c.DSN, "postgres://") && !strings.HasPrefix(c.DSN, "postgresql://") {
 		return fmt.Errorf("dsn: must start with sqlite:// or postgres://")
