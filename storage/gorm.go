@@ -46,6 +46,9 @@ type GormStore struct {
 	queryTimeout atomic.Int64
 	// migrated is set once the schema is known to be up to date.
 	migrated atomic.Bool
+	// checkpointer runs SQLite's WAL checkpoints off the commit path; nil
+	// on PostgreSQL.
+	checkpointer *walCheckpointer
 }
 
 // sqliteDefaults are the connection parameters (mattn/go-sqlite3 names) that
@@ -105,6 +108,12 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*GormStore, err
 			return nil, err
 		}
 		s.rsqlDB.SetMaxOpenConns(sqliteMaxOpenConns)
+		checkpointDB, err := openSQLite(dsn)
+		if err != nil {
+			_ = s.Close()
+			return nil, err
+		}
+		s.checkpointer = startCheckpointer(checkpointDB, logger)
 	}
 	if err := s.registerTimeoutCallbacks(); err != nil {
 		_ = s.Close()
@@ -174,13 +183,35 @@ func dialectorFor(dsn string) (gorm.Dialector, error) {
 var sqliteDriverName = sync.OnceValue(func() string {
 	const name = "sqlite3_consentry"
 	sql.Register(name, &sqlite3.SQLiteDriver{ConnectHook: func(conn *sqlite3.SQLiteConn) error {
-		if _, err := conn.Exec("PRAGMA temp_store = MEMORY", nil); err != nil {
-			return fmt.Errorf("set temp_store: %w", err)
+		for _, pragma := range []string{
+			"PRAGMA temp_store = MEMORY",
+			// See checkpoint.go: checkpoints run in the background.
+			fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", walAutocheckpointPages),
+			fmt.Sprintf("PRAGMA journal_size_limit = %d", walSizeLimitBytes),
+		} {
+			if _, err := conn.Exec(pragma, nil); err != nil {
+				return fmt.Errorf("%s: %w", pragma, err)
+			}
 		}
 		return nil
 	}})
 	return name
 })
+
+// openSQLite opens a plain database/sql handle on a sqlite DSN, with the
+// same connection settings as the store's own.
+func openSQLite(dsn string) (*sql.DB, error) {
+	_, rest, _ := strings.Cut(dsn, "://")
+	conn, err := sqliteConnString(rest)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open(sqliteDriverName(), conn)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	return db, nil
+}
 
 // writerDSN is the sqlite DSN of the single writer connection: a larger
 // page cache than the readers' 2 MB default, since every write goes through
@@ -251,7 +282,11 @@ func (s *GormStore) Ping(ctx context.Context) error {
 
 // Close releases the database connections.
 func (s *GormStore) Close() error {
-	err := s.sqlDB.Close()
+	var err error
+	if s.checkpointer != nil {
+		err = s.checkpointer.stop()
+	}
+	err = errors.Join(err, s.sqlDB.Close())
 	if s.rsqlDB != nil && s.rsqlDB != s.sqlDB {
 		err = errors.Join(err, s.rsqlDB.Close())
 	}

@@ -48,6 +48,7 @@ type interval struct {
 	Requests int64
 	Errors   int64
 	DBSize   int64
+	WALSize  int64
 	RSS      int64
 }
 

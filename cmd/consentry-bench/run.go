@@ -96,8 +96,12 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	if hwmErr == nil {
 		fmt.Fprintf(stdout, "server peak RSS: VmHWM %.1f MiB, max sampled VmRSS %.1f MiB\n", mib(hwm), mib(b.rss.overall.Load()))
 	}
-	if size, err := db.Size(ctx); err == nil {
-		fmt.Fprintf(stdout, "database size at the end: %.1f MiB\n", mib(size))
+	if size, wal, err := db.Size(ctx); err == nil {
+		fmt.Fprintf(stdout, "database size at the end: %.1f MiB", mib(size))
+		if db.Kind == "sqlite" {
+			fmt.Fprintf(stdout, " (write-ahead log %.1f MiB)", mib(wal))
+		}
+		fmt.Fprintln(stdout)
 	}
 	if logs := strings.TrimSpace(srv.logs.String()); logs != "" {
 		lines := strings.Split(logs, "\n")
@@ -119,9 +123,9 @@ func (b *bench) runOp(ctx context.Context, op string) (result, error) {
 		var lastReq, lastErr int64
 		l.Interval = time.Minute
 		l.Every = func(elapsed time.Duration, requests, errs int64) {
-			size, _ := b.db.Size(ctx)
+			size, wal, _ := b.db.Size(ctx)
 			rss, _ := procStatus(b.srv.PID, "VmRSS")
-			minutes = append(minutes, interval{End: elapsed, Requests: requests - lastReq, Errors: errs - lastErr, DBSize: size, RSS: rss})
+			minutes = append(minutes, interval{End: elapsed, Requests: requests - lastReq, Errors: errs - lastErr, DBSize: size, WALSize: wal, RSS: rss})
 			lastReq, lastErr = requests, errs
 		}
 	}
@@ -403,9 +407,9 @@ func printTable(w io.Writer, results []result) {
 func printMinutes(w io.Writer, r result) {
 	fmt.Fprintf(w, "%s, per minute:\n", r.Op)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "minute\treq/s\terrors\tdatabase MiB\tserver RSS MiB\t")
+	fmt.Fprintln(tw, "minute\treq/s\terrors\tdatabase MiB\tof which WAL MiB\tserver RSS MiB\t")
 	for i, m := range r.Minutes {
-		fmt.Fprintf(tw, "%d\t%.1f\t%d\t%.1f\t%.1f\t\n", i+1, float64(m.Requests)/60, m.Errors, mib(m.DBSize), mib(m.RSS))
+		fmt.Fprintf(tw, "%d\t%.1f\t%d\t%.1f\t%.1f\t%.1f\t\n", i+1, float64(m.Requests)/60, m.Errors, mib(m.DBSize), mib(m.WALSize), mib(m.RSS))
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w)

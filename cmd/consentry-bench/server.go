@@ -89,32 +89,33 @@ func (d *database) Close() error {
 }
 
 // Size returns the database's size on disk in bytes: the SQLite file with
-// its write-ahead log, or pg_database_size.
-func (d *database) Size(ctx context.Context) (int64, error) {
+// its write-ahead log (also returned alone, as wal), or pg_database_size.
+func (d *database) Size(ctx context.Context) (total, wal int64, err error) {
 	if d.Kind == "sqlite" {
-		var total int64
 		for _, suffix := range []string{"", "-wal", "-shm"} {
 			fi, err := os.Stat(d.file + suffix)
 			if errors.Is(err, os.ErrNotExist) {
 				continue
 			}
 			if err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 			total += fi.Size()
+			if suffix == "-wal" {
+				wal = fi.Size()
+			}
 		}
-		return total, nil
+		return total, wal, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, d.DSN)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer conn.Close(ctx)
-	var size int64
-	err = conn.QueryRow(ctx, "SELECT pg_database_size(current_database())").Scan(&size)
-	return size, err
+	err = conn.QueryRow(ctx, "SELECT pg_database_size(current_database())").Scan(&total)
+	return total, 0, err
 }
 
 func postgresAdmin(ctx context.Context, dsn, stmt string) error {
