@@ -59,7 +59,8 @@ loopback port and measures the protocol endpoints over HTTP. Run it with
   make bench                                   SQLite in a temporary directory, 10s per operation
   make bench BENCH_FLAGS="--postgres"          a fresh PostgreSQL database, dropped afterwards
   make bench BENCH_FLAGS="--long"              refresh-rs256 and client-credentials for 10 minutes each,
-                                               throughput and database size per minute, GC every minute
+                                               throughput and database size per minute, with 1m access
+                                               tokens, 2m refresh idle lifetime and GC every 30s
   make bench BENCH_FLAGS="--ops jwks,refresh-rs256 --duration 5s --concurrency 8"
 
 Operations: ` + "%s" + `
@@ -82,7 +83,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		"administrative `DSN` for --postgres (env CONSENTRY_TEST_POSTGRES_DSN)")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "`DURATION` of each operation's timed phase")
 	fs.IntVar(&o.Concurrency, "concurrency", 32, "concurrent workers (`N`) per operation")
-	fs.BoolVar(&o.Long, "long", false, "run refresh-rs256 and client-credentials for --long-duration with per-minute reports, GC every minute")
+	fs.BoolVar(&o.Long, "long", false, "run refresh-rs256 and client-credentials for --long-duration with per-minute reports;\nshort token lifetimes and GC every 30s, so the database must level off")
 	fs.DurationVar(&o.LongDuration, "long-duration", 10*time.Minute, "`DURATION` of the --long runs")
 	fs.IntVar(&o.Families, "families", 64, "refresh-token families (`N`) minted for the refresh runs")
 	fs.IntVar(&o.MaxCodes, "max-codes", 20000, "most authorization codes (`N`) minted ahead for code-exchange")

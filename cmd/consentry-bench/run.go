@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -54,7 +55,12 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	}
 	var serveArgs []string
 	if o.Long {
-		serveArgs = append(serveArgs, "--gc-interval", "1m")
+		configFile, err := writeLongRunConfig()
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(filepath.Dir(configFile))
+		serveArgs = append(serveArgs, "--config", configFile)
 	}
 	srv, err := startServer(ctx, c, serveArgs...)
 	if err != nil {
@@ -441,3 +447,27 @@ func perRequest(cpu time.Duration, requests int) string {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 func mib(b int64) float64        { return float64(b) / (1 << 20) }
+
+// longRunConfig shortens the lifetimes for --long so that within the run
+// tokens expire and garbage collection has to keep up: the database should
+// level off at about rate x lifetime instead of growing for the whole run,
+// as it would with the default 15-minute access tokens and 30-day refresh
+// tokens.
+const longRunConfig = `access_token_lifespan: 1m
+offline_access:
+  idle_lifetime: 2m
+gc_interval: 30s
+`
+
+func writeLongRunConfig() (string, error) {
+	dir, err := os.MkdirTemp("", "consentry-bench-config-")
+	if err != nil {
+		return "", fmt.Errorf("long-run config: %w", err)
+	}
+	path := filepath.Join(dir, "consentry.yaml")
+	if err := os.WriteFile(path, []byte(longRunConfig), 0o600); err != nil {
+		_ = os.RemoveAll(dir)
+		return "", fmt.Errorf("long-run config: %w", err)
+	}
+	return path, nil
+}
