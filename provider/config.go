@@ -184,7 +184,7 @@ func (c Config) Validate() error {
 		return errors.New("listen: must not be empty")
 	}
 	if c.TokenConcurrency < 0 {
-		return fmt.Errorf("token_concurrency: must not be negative")
+		return errors.New("token_concurrency: must not be negative")
 	}
 	if !strings.HasPrefix(c.DSN, "sqlite://") && !strings.HasPrefix(c.DSN, "postgres://") && !strings.HasPrefix(c.DSN, "postgresql://") {
 		return fmt.Errorf("dsn: must start with sqlite:// or postgres://")

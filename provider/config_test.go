@@ -21,6 +21,8 @@ func TestConfigValidate(t *testing.T) {
 		{"issuer with query", func(c *Config) { c.Issuer = "https://id.example.com/?a=b" }, "query"},
 		{"unknown database", func(c *Config) { c.DSN = "mysql://x" }, "dsn"},
 		{"zero lifespan", func(c *Config) { c.AccessTokenLifespan = 0 }, "access_token_lifespan"},
+		{"token concurrency set", func(c *Config) { c.TokenConcurrency = 4 }, ""},
+		{"negative token concurrency", func(c *Config) { c.TokenConcurrency = -1 }, "token_concurrency"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
