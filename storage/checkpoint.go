@@ -33,19 +33,17 @@ const (
 	walSizeLimitBytes = 64 << 20
 )
 
-// walCheckpointer runs PASSIVE checkpoints in the background until stopped,
-// and after each one the store's other upkeep (alsoEachTick).
+// walCheckpointer runs PASSIVE checkpoints in the background until stopped.
 type walCheckpointer struct {
-	db           *sql.DB
-	alsoEachTick func(context.Context)
-	cancel       context.CancelFunc
-	done         chan struct{}
+	db     *sql.DB
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
-func startCheckpointer(db *sql.DB, logger *slog.Logger, alsoEachTick func(context.Context)) *walCheckpointer {
+func startCheckpointer(db *sql.DB, logger *slog.Logger) *walCheckpointer {
 	db.SetMaxOpenConns(1)
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &walCheckpointer{db: db, alsoEachTick: alsoEachTick, cancel: cancel, done: make(chan struct{})}
+	c := &walCheckpointer{db: db, cancel: cancel, done: make(chan struct{})}
 	go c.run(ctx, logger)
 	return c
 }
@@ -72,7 +70,6 @@ func (c *walCheckpointer) run(ctx context.Context, logger *slog.Logger) {
 			logger.InfoContext(ctx, "background WAL checkpoints resumed")
 			failing = false
 		}
-		c.alsoEachTick(ctx)
 	}
 }
 

@@ -113,7 +113,7 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*GormStore, err
 			_ = s.Close()
 			return nil, err
 		}
-		s.checkpointer = startCheckpointer(checkpointDB, logger, s.promoteTxStatements)
+		s.checkpointer = startCheckpointer(checkpointDB, logger)
 	}
 	if err := s.registerTimeoutCallbacks(); err != nil {
 		_ = s.Close()
