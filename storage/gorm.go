@@ -91,19 +91,27 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*GormStore, err
 			return nil, err
 		}
 	}
-	gdb, sqlDB, err := openGorm(ctx, dialector, logger)
+	gdb, sqlDB, err := openGorm(ctx, dialector, logger, false)
 	if err != nil {
 		return nil, err
 	}
 	s := &GormStore{gdb: gdb, sqlDB: sqlDB, rdb: gdb, rsqlDB: sqlDB, logger: logger, now: time.Now}
 	if gdb.Dialector.Name() == "sqlite" {
+		// The writer has one connection and no statement cache: gorm's
+		// cache prepares a statement on a connection while holding an
+		// entry other callers wait on, so with a transaction holding the
+		// only connection they deadlock. Inside transactions gorm could
+		// not reuse its statements anyway. The readers cache theirs:
+		// SQLite compiles every statement it runs, and a read never holds
+		// a connection while it waits on the cache. pgx caches statements
+		// per connection by itself.
 		sqlDB.SetMaxOpenConns(1)
 		readDialector, err := dialectorFor(readOnlyDSN(dsn))
 		if err != nil {
 			_ = sqlDB.Close()
 			return nil, err
 		}
-		if s.rdb, s.rsqlDB, err = openGorm(ctx, readDialector, logger); err != nil {
+		if s.rdb, s.rsqlDB, err = openGorm(ctx, readDialector, logger, true); err != nil {
 			_ = sqlDB.Close()
 			return nil, err
 		}
@@ -123,7 +131,9 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*GormStore, err
 }
 
 // openGorm opens one gorm handle and checks that the database answers.
-func openGorm(ctx context.Context, dialector gorm.Dialector, logger *slog.Logger) (*gorm.DB, *sql.DB, error) {
+// cacheStatements turns on gorm's prepared-statement cache; see Open for
+// where it is safe.
+func openGorm(ctx context.Context, dialector gorm.Dialector, logger *slog.Logger, cacheStatements bool) (*gorm.DB, *sql.DB, error) {
 	gdb, err := gorm.Open(dialector, &gorm.Config{
 		Logger: newGormLogger(logger),
 		// Every statement we issue alone is atomic already; multi-statement
@@ -134,11 +144,8 @@ func openGorm(ctx context.Context, dialector gorm.Dialector, logger *slog.Logger
 		NowFunc:        func() time.Time { return time.Now().UTC() },
 		// Ping below, with the caller's context.
 		DisableAutomaticPing: true,
-		// SQLite compiles every statement it runs; reusing compiled
-		// statements removes that from the token path (about a tenth of a
-		// refresh's CPU). pgx already caches statements per connection.
 		// The bound keeps statements with variable IN lists from piling up.
-		PrepareStmt:        dialector.Name() == "sqlite",
+		PrepareStmt:        cacheStatements,
 		PrepareStmtMaxSize: 256,
 	})
 	if err != nil {
