@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
 )
 
@@ -38,7 +39,10 @@ func TestAdmissionHoldsTheLimit(t *testing.T) {
 }
 
 func TestAdmissionDefaultsToTheCores(t *testing.T) {
-	if got := cap(newAdmission(0)); got < 1 {
-		t.Fatalf("default limit %d: no request could ever sign", got)
+	if got, want := cap(newAdmission(0)), runtime.GOMAXPROCS(0); got != want {
+		t.Fatalf("default limit %d, want the number of cores (GOMAXPROCS) %d", got, want)
+	}
+	if got := cap(newAdmission(3)); got != 3 {
+		t.Fatalf("limit 3 gave %d slots", got)
 	}
 }
