@@ -49,6 +49,9 @@ type GormStore struct {
 	// checkpointer runs SQLite's WAL checkpoints off the commit path; nil
 	// on PostgreSQL.
 	checkpointer *walCheckpointer
+	// group shares one commit among concurrent write transactions on
+	// SQLite; nil on PostgreSQL, which groups commits by itself.
+	group *writeGroup
 }
 
 // sqliteDefaults are the connection parameters (mattn/go-sqlite3 names) that
@@ -122,6 +125,7 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*GormStore, err
 			return nil, err
 		}
 		s.checkpointer = startCheckpointer(checkpointDB, logger)
+		s.group = newWriteGroup(gdb)
 	}
 	if err := s.registerTimeoutCallbacks(); err != nil {
 		_ = s.Close()
@@ -311,10 +315,13 @@ type txKey struct{}
 type txState struct {
 	store     *GormStore
 	tx        *gorm.DB
-	savepoint string        // "" for the outermost scope
+	savepoint string        // "" for the outermost scope of a transaction of its own
 	seq       *atomic.Int64 // savepoint name counter, shared by all scopes of one transaction
 	// cancel ends the outermost scope's query timeout; nil for savepoints.
 	cancel context.CancelFunc
+	// scope is set on every scope of a caller's work in the write group;
+	// the work's outermost scope has the scope's savepoint.
+	scope *groupScope
 }
 
 func txFrom(ctx context.Context, s *GormStore) *txState {
@@ -330,9 +337,20 @@ func txFrom(ctx context.Context, s *GormStore) *txState {
 // the pool.
 func (s *GormStore) db(ctx context.Context) *gorm.DB {
 	if st := txFrom(ctx, s); st != nil {
-		return st.tx.WithContext(ctx)
+		return st.handle(ctx)
 	}
 	return s.gdb.WithContext(ctx)
+}
+
+// handle is the transaction handle for a statement under ctx.
+func (st *txState) handle(ctx context.Context) *gorm.DB {
+	if st.scope != nil {
+		// SQLite rolls back the whole transaction when a write is
+		// interrupted, and in a group that is other callers' work too.
+		// The scope ends when ctx does (see groupScope).
+		ctx = context.WithoutCancel(ctx)
+	}
+	return st.tx.WithContext(ctx)
 }
 
 // read returns the handle a plain read uses: the transaction carried by ctx
@@ -340,7 +358,7 @@ func (s *GormStore) db(ctx context.Context) *gorm.DB {
 // read that decides a write (read-modify-write) belongs in a transaction.
 func (s *GormStore) read(ctx context.Context) *gorm.DB {
 	if st := txFrom(ctx, s); st != nil {
-		return st.tx.WithContext(ctx)
+		return st.handle(ctx)
 	}
 	return s.rdb.WithContext(ctx)
 }
@@ -350,6 +368,9 @@ func (s *GormStore) read(ctx context.Context) *gorm.DB {
 // unique violation, which aborts a PostgreSQL transaction) leaves the
 // caller's transaction usable.
 func (s *GormStore) transaction(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if txFrom(ctx, s) == nil && s.group != nil {
+		return s.groupTransaction(ctx, fn)
+	}
 	if txFrom(ctx, s) == nil {
 		// A new transaction lasts at most the query timeout, so that it
 		// never holds locks (or waits for a connection) longer.
@@ -368,10 +389,17 @@ func (s *GormStore) transaction(ctx context.Context, fn func(tx *gorm.DB) error)
 func (s *GormStore) BeginTX(ctx context.Context) (context.Context, error) {
 	if parent := txFrom(ctx, s); parent != nil {
 		name := fmt.Sprintf("consentry_sp%d", parent.seq.Add(1))
-		if err := parent.tx.WithContext(ctx).SavePoint(name).Error; err != nil {
+		if err := parent.handle(ctx).SavePoint(name).Error; err != nil {
 			return ctx, fmt.Errorf("begin nested transaction: %w", err)
 		}
-		return context.WithValue(ctx, txKey{}, &txState{store: s, tx: parent.tx, savepoint: name, seq: parent.seq}), nil
+		return context.WithValue(ctx, txKey{}, &txState{store: s, tx: parent.tx, savepoint: name, seq: parent.seq, scope: parent.scope}), nil
+	}
+	if s.group != nil {
+		sc, err := s.group.join(ctx, s.withTimeout)
+		if err != nil {
+			return ctx, err
+		}
+		return context.WithValue(ctx, txKey{}, &txState{store: s, tx: sc.tx, savepoint: sc.savepoint, seq: new(atomic.Int64), scope: sc}), nil
 	}
 	// database/sql rolls the transaction back when txCtx ends: it lasts at
 	// most the query timeout. The returned context is not derived from
@@ -390,6 +418,9 @@ func (s *GormStore) Commit(ctx context.Context) error {
 	st := txFrom(ctx, s)
 	if st == nil {
 		return errors.New("commit: no transaction in context")
+	}
+	if st.scope != nil && st.savepoint == st.scope.savepoint {
+		return st.scope.commit()
 	}
 	if st.savepoint != "" {
 		return nil
@@ -413,8 +444,11 @@ func (s *GormStore) Rollback(ctx context.Context) error {
 	if st == nil {
 		return errors.New("rollback: no transaction in context")
 	}
+	if st.scope != nil && st.savepoint == st.scope.savepoint {
+		return st.scope.rollback()
+	}
 	if st.savepoint != "" {
-		if err := st.tx.WithContext(ctx).RollbackTo(st.savepoint).Error; err != nil {
+		if err := st.handle(ctx).RollbackTo(st.savepoint).Error; err != nil {
 			return fmt.Errorf("rollback nested transaction: %w", err)
 		}
 		return nil
@@ -522,6 +556,7 @@ const (
 	timeoutStart     = "consentry:query_timeout_start"
 	timeoutEnd       = "consentry:query_timeout_end"
 	timeoutCancelKey = "consentry:query_timeout_cancel"
+	groupScopeKey    = "consentry:group_scope"
 )
 
 // registerTimeoutCallbacks bounds each statement gorm runs by the query
@@ -530,11 +565,29 @@ const (
 // return); the store does not use them.
 func (s *GormStore) registerTimeoutCallbacks() error {
 	start := func(db *gorm.DB) {
+		if db.DryRun {
+			// gorm builds subqueries by running their callbacks dry,
+			// inside the statement that uses them.
+			return
+		}
+		if st := txFrom(db.Statement.Context, s); st != nil && st.scope != nil {
+			// A statement of work in the write group: see groupScope.
+			st.scope.mu.Lock()
+			db.InstanceSet(groupScopeKey, st.scope)
+			if st.scope.ended {
+				_ = db.AddError(sql.ErrTxDone)
+			}
+			return
+		}
 		ctx, cancel := s.withTimeout(db.Statement.Context)
 		db.Statement.Context = ctx
 		db.InstanceSet(timeoutCancelKey, cancel)
 	}
 	end := func(db *gorm.DB) {
+		if sc, ok := db.InstanceGet(groupScopeKey); ok {
+			sc.(*groupScope).mu.Unlock()
+			return
+		}
 		if cancel, ok := db.InstanceGet(timeoutCancelKey); ok {
 			cancel.(context.CancelFunc)()
 		}

@@ -126,7 +126,7 @@ func (s *GormStore) createToken(ctx context.Context, k tokenKind, signature stri
 	default:
 		row = &oidcSessionRow{Token: f}
 	}
-	if err := s.db(ctx).Create(row).Error; err != nil {
+	if err := s.write(ctx, func(tx *gorm.DB) error { return tx.Create(row).Error }); err != nil {
 		return fmt.Errorf("store %s: %w", k, dbErr(err))
 	}
 	return nil

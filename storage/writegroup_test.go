@@ -1,0 +1,180 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"testing"
+	"time"
+)
+
+// queued waits until n callers wait for the writer's turn.
+func queued(t *testing.T, g *writeGroup, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		g.mu.Lock()
+		got := len(g.queue)
+		g.mu.Unlock()
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d callers queued for the writer, want %d", got, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// beginAndCreate starts a write transaction in the background (it queues
+// while the writer is busy), creates a client in it, and commits; the
+// result arrives on the returned channel.
+func beginAndCreate(ctx context.Context, s *GormStore, id string) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		txCtx, err := s.BeginTX(ctx)
+		if err != nil {
+			done <- err
+			return
+		}
+		if err := s.CreateClient(txCtx, &Client{ID: id}); err != nil {
+			_ = s.Rollback(txCtx)
+			done <- err
+			return
+		}
+		done <- s.Commit(txCtx)
+	}()
+	return done
+}
+
+func clientExists(t *testing.T, s *GormStore, id string) bool {
+	t.Helper()
+	_, err := s.GetStoredClient(t.Context(), id)
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, ErrNotFound):
+		return false
+	default:
+		t.Fatalf("load client %q: %v", id, err)
+		return false
+	}
+}
+
+func TestQueuedWritersShareOneCommit(t *testing.T) {
+	s := newTestStore(t, nil)
+	before := s.group.commits.Load()
+	first, err := s.BeginTX(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateClient(first, &Client{ID: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	second := beginAndCreate(t.Context(), s, "second")
+	third := beginAndCreate(t.Context(), s, "third")
+	queued(t, s.group, 2)
+
+	firstDone := make(chan error, 1)
+	go func() { firstDone <- s.Commit(first) }()
+	// A Commit returns only after the commit its work shares: at that
+	// moment the reader pool, which sees committed data only, has the row.
+	for _, w := range []struct {
+		id   string
+		done <-chan error
+	}{{"first", firstDone}, {"second", second}, {"third", third}} {
+		if err := <-w.done; err != nil {
+			t.Fatalf("%s: %v", w.id, err)
+		}
+		if !clientExists(t, s, w.id) {
+			t.Errorf("client %q missing when its commit returned", w.id)
+		}
+	}
+	if got := s.group.commits.Load() - before; got != 1 {
+		t.Errorf("three queued transactions took %d commits, want 1", got)
+	}
+}
+
+func TestRolledBackMemberLeavesTheGroupsOtherWork(t *testing.T) {
+	s := newTestStore(t, nil)
+	first, err := s.BeginTX(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateClient(first, &Client{ID: "undone"}); err != nil {
+		t.Fatal(err)
+	}
+	second := beginAndCreate(t.Context(), s, "kept")
+	queued(t, s.group, 1)
+	rolledBack := make(chan error, 1)
+	go func() { rolledBack <- s.Rollback(first) }()
+	if err := <-second; err != nil {
+		t.Fatalf("second transaction: %v", err)
+	}
+	if err := <-rolledBack; err != nil {
+		t.Fatalf("rollback: %v", err)
+	}
+	if clientExists(t, s, "undone") {
+		t.Error("the rolled-back client was committed with the group")
+	}
+	if !clientExists(t, s, "kept") {
+		t.Error("the group lost the other transaction's client")
+	}
+	if err := s.Rollback(first); err != nil {
+		t.Errorf("second rollback: %v, want nil", err)
+	}
+}
+
+func TestAbandonedMemberPassesTheTurnOn(t *testing.T) {
+	s := newTestStore(t, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	first, err := s.BeginTX(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateClient(first, &Client{ID: "abandoned"}); err != nil {
+		t.Fatal(err)
+	}
+	second := beginAndCreate(t.Context(), s, "next")
+	queued(t, s.group, 1)
+	cancel()
+	if err := <-second; err != nil {
+		t.Fatalf("writer queued behind an abandoned transaction: %v", err)
+	}
+	if clientExists(t, s, "abandoned") {
+		t.Error("the abandoned transaction's client was committed")
+	}
+	if err := s.CreateClient(first, &Client{ID: "late"}); !errors.Is(err, sql.ErrTxDone) {
+		t.Errorf("write after abandonment: %v, want sql.ErrTxDone", err)
+	}
+	if err := s.Commit(first); !errors.Is(err, sql.ErrTxDone) {
+		t.Errorf("commit after abandonment: %v, want sql.ErrTxDone", err)
+	}
+	if clientExists(t, s, "late") {
+		t.Error("a write after abandonment was committed")
+	}
+}
+
+func TestWaitForTheWriterEndsWithTheContext(t *testing.T) {
+	s := newTestStore(t, nil)
+	first, err := s.BeginTX(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	waiting := beginAndCreate(ctx, s, "gave-up")
+	queued(t, s.group, 1)
+	cancel()
+	if err := <-waiting; !errors.Is(err, context.Canceled) {
+		t.Fatalf("queued writer whose context ended: %v, want context.Canceled", err)
+	}
+	if err := s.CreateClient(first, &Client{ID: "holder"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(first); err != nil {
+		t.Fatal(err)
+	}
+	if !clientExists(t, s, "holder") || clientExists(t, s, "gave-up") {
+		t.Error("want only the turn holder's client")
+	}
+}
