@@ -125,7 +125,7 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*GormStore, err
 			return nil, err
 		}
 		s.checkpointer = startCheckpointer(checkpointDB, logger)
-		s.group = newWriteGroup(gdb)
+		s.group = newWriteGroup(gdb, sqlDB)
 	}
 	if err := s.registerTimeoutCallbacks(); err != nil {
 		_ = s.Close()

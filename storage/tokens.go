@@ -197,7 +197,10 @@ func (s *GormStore) toRequest(ctx context.Context, f *tokenFields, session fosit
 // deleteToken deletes the row of kind k under signature; a missing row is not
 // an error, as in fosite's memory store.
 func (s *GormStore) deleteToken(ctx context.Context, k tokenKind, signature string) error {
-	if err := s.db(ctx).Table(k.table()).Where("signature = ?", signature).Delete(&tokenFields{}).Error; err != nil {
+	err := s.write(ctx, func(tx *gorm.DB) error {
+		return tx.Table(k.table()).Where("signature = ?", signature).Delete(&tokenFields{}).Error
+	})
+	if err != nil {
 		return fmt.Errorf("delete %s: %w", k, dbErr(err))
 	}
 	return nil

@@ -33,6 +33,10 @@ const maxWriteGroup = 16
 // durable. Readers on other connections see a group's writes at its commit.
 type writeGroup struct {
 	db *gorm.DB // the writer handle; its pool has one connection
+	// pool is db's connection pool. Writes outside a transaction wait on
+	// it rather than in the queue; a group ends as soon as one does.
+	pool     *sql.DB
+	poolWait int64 // pool's wait count when the current group began
 
 	mu   sync.Mutex
 	busy bool // a caller holds the turn
@@ -57,8 +61,14 @@ type groupMember struct {
 	err  error // the commit's outcome, set before done is closed
 }
 
-func newWriteGroup(db *gorm.DB) *writeGroup {
-	return &writeGroup{db: db}
+func newWriteGroup(db *gorm.DB, pool *sql.DB) *writeGroup {
+	return &writeGroup{db: db, pool: pool}
+}
+
+// poolWaiting reports whether a write outside a transaction has started
+// waiting for the connection since the group began.
+func (g *writeGroup) poolWaiting() bool {
+	return g.pool.Stats().WaitCount > g.poolWait
 }
 
 // groupScope is one caller's work in a write group: a savepoint in the
@@ -102,6 +112,7 @@ func (g *writeGroup) join(ctx context.Context, bound func(context.Context) (cont
 			return nil, fmt.Errorf("begin transaction: %w", tx.Error)
 		}
 		g.outer = tx
+		g.poolWait = g.pool.Stats().WaitCount
 	}
 	g.seq++
 	sc := &groupScope{group: g, tx: g.outer, savepoint: fmt.Sprintf("consentry_w%d", g.seq), cancel: cancel}
@@ -243,7 +254,7 @@ func (g *writeGroup) leave(m *groupMember) error {
 	if m != nil {
 		g.members = append(g.members, m)
 	}
-	if len(g.queue) > 0 && g.outer != nil && len(g.members) < maxWriteGroup {
+	if len(g.queue) > 0 && g.outer != nil && len(g.members) < maxWriteGroup && !g.poolWaiting() {
 		next := g.queue[0]
 		g.queue = g.queue[1:]
 		g.mu.Unlock()
