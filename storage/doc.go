@@ -15,8 +15,12 @@
 // and tests) or PostgreSQL. Its schema is versioned: Migrate applies the
 // numbered, forward-only migrations of migrate.go under a lock, and
 // PendingMigrations tells a server whether it may serve. SetQueryTimeout
-// bounds every statement and transaction, and IsUnavailable tells a failure
-// to reach the database from an answer. Tokens are stored under the signature fosite
+// bounds every statement and transaction (on SQLite, a write transaction
+// as a whole: its statements wait on the file lock for at most
+// busy_timeout), and IsUnavailable tells a failure to reach the database
+// from an answer. On SQLite, writes go through one connection, and
+// concurrent write transactions share one commit (writegroup.go); each
+// caller's Commit returns once that commit is done. Tokens are stored under the signature fosite
 // derives from them, never the raw token, and the OpenID Connect session,
 // which fosite keys by the raw authorization code, is stored under a SHA-256
 // hash of that code.
