@@ -47,6 +47,20 @@ func beginAndCreate(ctx context.Context, s *GormStore, id string) <-chan error {
 	return done
 }
 
+// holdWriter begins a write transaction under ctx and creates a client in
+// it: the caller then holds the writer's turn until it commits.
+func holdWriter(t *testing.T, ctx context.Context, s *GormStore, id string) context.Context {
+	t.Helper()
+	txCtx, err := s.BeginTX(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateClient(txCtx, &Client{ID: id}); err != nil {
+		t.Fatal(err)
+	}
+	return txCtx
+}
+
 func clientExists(t *testing.T, s *GormStore, id string) bool {
 	t.Helper()
 	_, err := s.GetStoredClient(t.Context(), id)
@@ -64,13 +78,7 @@ func clientExists(t *testing.T, s *GormStore, id string) bool {
 func TestQueuedWritersShareOneCommit(t *testing.T) {
 	s := newTestStore(t, nil)
 	before := s.group.commits.Load()
-	first, err := s.BeginTX(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateClient(first, &Client{ID: "first"}); err != nil {
-		t.Fatal(err)
-	}
+	first := holdWriter(t, t.Context(), s, "first")
 	second := beginAndCreate(t.Context(), s, "second")
 	third := beginAndCreate(t.Context(), s, "third")
 	queued(t, s.group, 2)
@@ -97,13 +105,7 @@ func TestQueuedWritersShareOneCommit(t *testing.T) {
 
 func TestRolledBackMemberLeavesTheGroupsOtherWork(t *testing.T) {
 	s := newTestStore(t, nil)
-	first, err := s.BeginTX(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateClient(first, &Client{ID: "undone"}); err != nil {
-		t.Fatal(err)
-	}
+	first := holdWriter(t, t.Context(), s, "undone")
 	second := beginAndCreate(t.Context(), s, "kept")
 	queued(t, s.group, 1)
 	rolledBack := make(chan error, 1)
@@ -128,13 +130,7 @@ func TestRolledBackMemberLeavesTheGroupsOtherWork(t *testing.T) {
 func TestAbandonedMemberPassesTheTurnOn(t *testing.T) {
 	s := newTestStore(t, nil)
 	ctx, cancel := context.WithCancel(t.Context())
-	first, err := s.BeginTX(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateClient(first, &Client{ID: "abandoned"}); err != nil {
-		t.Fatal(err)
-	}
+	first := holdWriter(t, ctx, s, "abandoned")
 	second := beginAndCreate(t.Context(), s, "next")
 	queued(t, s.group, 1)
 	cancel()
@@ -176,5 +172,54 @@ func TestWaitForTheWriterEndsWithTheContext(t *testing.T) {
 	}
 	if !clientExists(t, s, "holder") || clientExists(t, s, "gave-up") {
 		t.Error("want only the turn holder's client")
+	}
+}
+
+func TestWriteOutsideATransactionIsNotStarvedByAGroup(t *testing.T) {
+	s := newTestStore(t, nil)
+	first := holdWriter(t, t.Context(), s, "first")
+	// The second transaction takes the turn after the first and then holds
+	// it until told to commit.
+	secondBegun, secondCommit := make(chan error, 1), make(chan struct{})
+	secondDone := make(chan error, 1)
+	go func() {
+		txCtx, err := s.BeginTX(t.Context())
+		secondBegun <- err
+		if err != nil {
+			return
+		}
+		<-secondCommit
+		secondDone <- s.Commit(txCtx)
+	}()
+	queued(t, s.group, 1)
+	// An audit event is one insert outside a transaction: it waits for the
+	// writer's connection, not in the group's queue.
+	waitsBefore := s.sqlDB.Stats().WaitCount
+	audited := make(chan error, 1)
+	go func() { audited <- s.AppendAuditEvent(t.Context(), &AuditEvent{Type: "test"}) }()
+	for s.sqlDB.Stats().WaitCount == waitsBefore {
+		time.Sleep(time.Millisecond)
+	}
+	firstDone := make(chan error, 1)
+	go func() { firstDone <- s.Commit(first) }()
+	// The first transaction's group ended with it, so the insert gets the
+	// connection while the second transaction still holds the turn.
+	select {
+	case err := <-audited:
+		if err != nil {
+			t.Fatalf("audit event: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a write outside a transaction waited behind the group's next member")
+	}
+	close(secondCommit)
+	if err := <-firstDone; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-secondBegun; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-secondDone; err != nil {
+		t.Fatal(err)
 	}
 }
