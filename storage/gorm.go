@@ -368,10 +368,10 @@ func (s *GormStore) read(ctx context.Context) *gorm.DB {
 // unique violation, which aborts a PostgreSQL transaction) leaves the
 // caller's transaction usable.
 func (s *GormStore) transaction(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	if txFrom(ctx, s) == nil && s.group != nil {
-		return s.groupTransaction(ctx, fn)
-	}
 	if txFrom(ctx, s) == nil {
+		if s.group != nil {
+			return s.groupTransaction(ctx, fn)
+		}
 		// A new transaction lasts at most the query timeout, so that it
 		// never holds locks (or waits for a connection) longer.
 		var cancel context.CancelFunc
@@ -467,7 +467,12 @@ func (s *GormStore) Rollback(ctx context.Context) error {
 // committer returns the database transaction itself. Commit and Rollback use
 // it directly rather than through gorm, whose handle accumulates errors.
 func (st *txState) committer() (gorm.TxCommitter, error) {
-	c, ok := st.tx.Statement.ConnPool.(gorm.TxCommitter)
+	return txCommitter(st.tx)
+}
+
+// txCommitter returns the database transaction behind a gorm handle.
+func txCommitter(tx *gorm.DB) (gorm.TxCommitter, error) {
+	c, ok := tx.Statement.ConnPool.(gorm.TxCommitter)
 	if !ok || c == nil {
 		return nil, errors.New("transaction handle is not a transaction")
 	}

@@ -52,7 +52,7 @@ type writeGroup struct {
 	// then rolls back instead of committing.
 	broken error
 
-	commits atomic.Int64 // group commits done, for tests and statistics
+	commits atomic.Int64 // group commits done; tests count them
 }
 
 // groupMember is one caller's finished work in a group.
@@ -76,7 +76,7 @@ func (g *writeGroup) poolWaiting() bool {
 //
 // Like a transaction of its own, the work lasts at most until the caller's
 // context ends or the query timeout passes: then it is rolled back and its
-// turn passed on (abandon), so that a caller that never commits cannot stall
+// turn passed on, so that a caller that never commits cannot stall
 // every writer. The work's statements themselves run without cancellation
 // (see txState.handle) and without the per-statement timeout; SQLite bounds
 // their lock waits with busy_timeout.
@@ -121,7 +121,12 @@ func (g *writeGroup) join(ctx context.Context, bound func(context.Context) (cont
 		_ = g.leave(nil)
 		return nil, fmt.Errorf("begin transaction: %w", err)
 	}
-	sc.stopAbandon = context.AfterFunc(workCtx, sc.abandon)
+	// Work whose context ends before it commits is rolled back; its later
+	// statements and its commit then fail with sql.ErrTxDone. mu keeps
+	// an immediate call from seeing stopAbandon unset.
+	sc.mu.Lock()
+	sc.stopAbandon = context.AfterFunc(workCtx, func() { _ = sc.rollback() })
+	sc.mu.Unlock()
 	return sc, nil
 }
 
@@ -196,23 +201,6 @@ func (sc *groupScope) rollback() error {
 		return fmt.Errorf("rollback transaction: %w", err)
 	}
 	return nil
-}
-
-// abandon rolls back work whose context ended before it committed; its
-// later statements and its commit then fail with sql.ErrTxDone.
-func (sc *groupScope) abandon() {
-	sc.mu.Lock()
-	if sc.ended {
-		sc.mu.Unlock()
-		return
-	}
-	sc.ended = true
-	sc.cancel()
-	if err := sc.undo(); err != nil {
-		sc.group.broken = err
-	}
-	sc.mu.Unlock()
-	_ = sc.group.leave(&groupMember{done: make(chan struct{})})
 }
 
 // acquire waits for the turn, or for ctx to end.
@@ -297,14 +285,12 @@ func (g *writeGroup) end(commit bool) error {
 	outer, broken := g.outer, g.broken
 	g.outer, g.broken = nil, nil
 	if outer == nil {
-		if commit {
-			return errors.New("commit: the group has no transaction")
-		}
+		// The turn holder could not begin one; no member joined.
 		return nil
 	}
-	c, ok := outer.Statement.ConnPool.(gorm.TxCommitter)
-	if !ok || c == nil {
-		return errors.New("commit: the group's handle is not a transaction")
+	c, err := txCommitter(outer)
+	if err != nil {
+		return fmt.Errorf("end the group: %w", err)
 	}
 	if broken != nil {
 		return errors.Join(fmt.Errorf("a member's work could not be undone: %w", broken), c.Rollback())
