@@ -53,8 +53,11 @@ func (s *GormStore) GetClient(ctx context.Context, id string) (fosite.Client, er
 	return c, nil
 }
 
-// cachedClient returns the client from ctx's memo (see WithClientMemo), or
-// loads it. A load in a transaction is not remembered: it may roll back.
+// cachedClient returns the client from ctx's memo (see WithClientMemo), from
+// the store's cache when no client changed since it was loaded, or from the
+// database. A load in a transaction is neither taken from the store's cache
+// nor remembered: it may see the transaction's own uncommitted change, and
+// may roll back.
 func (s *GormStore) cachedClient(ctx context.Context, id string) (*Client, error) {
 	memo := clientMemo(ctx)
 	if memo != nil {
@@ -62,14 +65,50 @@ func (s *GormStore) cachedClient(ctx context.Context, id string) (*Client, error
 			return c, nil
 		}
 	}
-	c, err := s.loadClient(s.read(ctx), id)
-	if err != nil {
-		return nil, err
+	if txFrom(ctx, s) != nil {
+		return s.loadClient(s.read(ctx), id)
 	}
-	if memo != nil && txFrom(ctx, s) == nil {
+	// Read before the client: a change committed in between leaves the
+	// entry with an older generation, which the next lookup refuses.
+	generation, genErr := s.clientGeneration(ctx)
+	c, ok := (*Client)(nil), false
+	if genErr == nil {
+		c, ok = s.clients.get(id, generation)
+	}
+	if !ok {
+		var err error
+		if c, err = s.loadClient(s.read(ctx), id); err != nil {
+			return nil, err
+		}
+		if genErr == nil {
+			s.clients.put(c, generation)
+		}
+	}
+	if memo != nil {
 		memo.put(c)
 	}
 	return c, nil
+}
+
+// clientGeneration reads the client generation. A failure is logged and the
+// caller loads the client uncached: the load reports the database's state in
+// its own error.
+func (s *GormStore) clientGeneration(ctx context.Context) (int64, error) {
+	if s.group != nil {
+		// SQLite: a WAL reader's one-page read does not wait on the writer,
+		// and the driver starts a goroutine to watch every query whose
+		// context can end, which costs more than the read itself.
+		ctx = context.WithoutCancel(ctx)
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = s.withTimeout(ctx)
+		defer cancel()
+	}
+	generation, err := s.clients.currentGeneration(ctx, s.rsqlDB)
+	if err != nil {
+		s.logger.WarnContext(ctx, "client cache bypassed", "err", err)
+	}
+	return generation, err
 }
 
 // invalidateClient drops the client from ctx's memo.

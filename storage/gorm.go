@@ -52,6 +52,8 @@ type GormStore struct {
 	// group shares one commit among concurrent write transactions on
 	// SQLite; nil on PostgreSQL, which groups commits by itself.
 	group *writeGroup
+	// clients keeps clients between requests; see clientCache.
+	clients *clientCache
 }
 
 // sqliteDefaults are the connection parameters (mattn/go-sqlite3 names) that
@@ -98,7 +100,7 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*GormStore, err
 	if err != nil {
 		return nil, err
 	}
-	s := &GormStore{gdb: gdb, sqlDB: sqlDB, rdb: gdb, rsqlDB: sqlDB, logger: logger, now: time.Now}
+	s := &GormStore{gdb: gdb, sqlDB: sqlDB, rdb: gdb, rsqlDB: sqlDB, logger: logger, now: time.Now, clients: newClientCache()}
 	if gdb.Dialector.Name() == "sqlite" {
 		// The writer has one connection and no statement cache: gorm's
 		// cache prepares a statement on a connection while holding an
@@ -293,9 +295,9 @@ func (s *GormStore) Ping(ctx context.Context) error {
 
 // Close releases the database connections.
 func (s *GormStore) Close() error {
-	var err error
+	err := s.clients.close()
 	if s.checkpointer != nil {
-		err = s.checkpointer.stop()
+		err = errors.Join(err, s.checkpointer.stop())
 	}
 	err = errors.Join(err, s.sqlDB.Close())
 	if s.rsqlDB != nil && s.rsqlDB != s.sqlDB {

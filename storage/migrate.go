@@ -53,6 +53,10 @@ var migrations = []migration{
 		// created them.
 		return tx.AutoMigrate(&deviceAuthorizationRow{}, &rateLimitRow{})
 	}},
+	{version: 3, name: "client_generation", up: func(tx *gorm.DB) error {
+		// The counter that tells the client cache a client changed.
+		return clientGenerationTriggers(tx)
+	}},
 }
 
 // Migrate applies the migrations the database lacks, in order, each in its

@@ -31,7 +31,7 @@ func allModels() []any {
 		&clientRow{}, &userRow{}, &authRequestRow{}, &signingKeyRow{}, &secretRow{}, &assertionJTIRow{},
 		&authorizeCodeRow{}, &accessTokenRow{}, &refreshTokenRow{}, &pkceRequestRow{}, &oidcSessionRow{},
 		&grantRow{}, &agreementRow{}, &agreementOptOutRow{}, &auditEventRow{},
-		&deviceAuthorizationRow{}, &rateLimitRow{},
+		&deviceAuthorizationRow{}, &rateLimitRow{}, &clientGenerationRow{},
 	}
 }
 

@@ -1,0 +1,64 @@
+package storage
+
+import (
+	"testing"
+	"time"
+)
+
+// TestMigrateAddsClientGeneration: a database the previous release migrated
+// (steps 1 and 2, no generation table) gets the counter and its triggers,
+// and every kind of change to the clients table moves it on.
+func TestMigrateAddsClientGeneration(t *testing.T) {
+	migrationDSNs(t, func(t *testing.T, dsn string) {
+		ctx := t.Context()
+		s := openForTest(t, dsn)
+		var previous []any
+		for _, m := range allModels() {
+			if _, ok := m.(*clientGenerationRow); !ok {
+				previous = append(previous, m)
+			}
+		}
+		if err := s.gdb.AutoMigrate(previous...); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.gdb.Migrator().CreateTable(&schemaMigrationRow{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range migrations[:2] {
+			if err := s.gdb.Create(&schemaMigrationRow{Version: m.version, Name: m.name, AppliedAt: time.Now()}).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.CreateClient(ctx, &Client{ID: "app", Name: "App"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		last := int64(-1)
+		moved := func(what string) {
+			t.Helper()
+			g, err := s.clients.currentGeneration(ctx, s.rsqlDB)
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			if g <= last {
+				t.Errorf("%s: client generation %d, want more than %d", what, g, last)
+			}
+			last = g
+		}
+		moved("after the migration")
+		if err := s.CreateClient(ctx, &Client{ID: "other", Name: "Other"}); err != nil {
+			t.Fatal(err)
+		}
+		moved("after an insert")
+		if err := s.gdb.Exec("UPDATE consentry_clients SET name = 'Renamed' WHERE id = 'app'").Error; err != nil {
+			t.Fatal(err)
+		}
+		moved("after an update")
+		if err := s.gdb.Exec("DELETE FROM consentry_clients WHERE id = 'other'").Error; err != nil {
+			t.Fatal(err)
+		}
+		moved("after a delete")
+	})
+}
