@@ -23,9 +23,6 @@ const maxFormBytes = 64 << 10
 type Protocol struct {
 	Provider *provider.Provider
 	Logger   *slog.Logger
-	// signing bounds the concurrent token requests that sign; nil: no
-	// bound.
-	signing admission
 }
 
 // Mount registers the endpoints on r.
@@ -71,17 +68,6 @@ func (h *Protocol) token(w http.ResponseWriter, r *http.Request) {
 		for _, aud := range ar.GetRequestedAudience() {
 			ar.GrantAudience(aud)
 		}
-	}
-	if h.signing != nil && signs(ar) {
-		// The checks above only read; the limit covers the write and the
-		// signature, where the CPU goes.
-		leave, err := h.signing.enter(ctx)
-		if err != nil {
-			h.Logger.InfoContext(ctx, "token request abandoned while waiting to sign", "err", err)
-			writeUnavailable(w)
-			return
-		}
-		defer leave()
 	}
 	resp, err := oauth.NewAccessResponse(ctx, ar)
 	if err != nil {

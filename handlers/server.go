@@ -44,7 +44,7 @@ func New(p *provider.Provider, opts ...Option) (http.Handler, error) {
 	sessions := NewSessions(p.Secrets.CookieHash, p.Secrets.CookieBlock, p.Config.SessionLifespan.Std(), p.Config.SecureCookies(), p.Now)
 
 	r := mux.NewRouter()
-	(&Protocol{Provider: p, Logger: logger, signing: newAdmission(p.Config.TokenConcurrency)}).Mount(r)
+	(&Protocol{Provider: p, Logger: logger}).Mount(r)
 	(&Authorize{Provider: p, Pages: pages, Sessions: sessions, Logger: logger}).Mount(r)
 	(&Account{Provider: p, Pages: pages, Sessions: sessions, Logger: logger}).Mount(r)
 	(&Device{Provider: p, Pages: pages, Sessions: sessions, Logger: logger}).Mount(r)

@@ -60,10 +60,10 @@ type Config struct {
 	// ClientSecretOverlap is how long a client's previous secret keeps
 	// working after `clients rotate-secret`.
 	ClientSecretOverlap Duration `yaml:"client_secret_overlap"`
-	// TokenConcurrency caps the token requests that write and sign (code,
-	// refresh and device grants) running at once; the rest wait their
-	// turn. Past the number of cores more of them only stretch every
-	// request's latency. 0: the number of cores (GOMAXPROCS).
+	// TokenConcurrency caps the RS256 ID token signatures (code, refresh
+	// and device grants) running at once; the rest wait their turn. Past
+	// the number of cores more of them only stretch every request's
+	// latency. 0: the number of cores (GOMAXPROCS).
 	TokenConcurrency int `yaml:"token_concurrency"`
 }
 

@@ -115,7 +115,7 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 	core := compose.NewOAuth2HMACStrategy(config)
 	strategy := &compose.CommonStrategy{
 		CoreStrategy:               core,
-		OpenIDConnectTokenStrategy: newIDTokenStrategy(p.Keys, config),
+		OpenIDConnectTokenStrategy: newIDTokenStrategy(p.Keys, config, newSigningSlots(p.Config.TokenConcurrency)),
 		Signer:                     newPublishedKeySigner(p.Keys),
 	}
 	refresh := &refreshHandler{p: p, strategy: core, config: config,
@@ -140,15 +140,17 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 
 // idTokenStrategy signs each ID token with the algorithm its client
 // registered (id_token_signed_response_alg), RS256 by default, using the
-// key of that algorithm that signs at the time.
+// key of that algorithm that signs at the time. RSA signatures wait for one
+// of rsaSlots; ES256 costs too little to bound.
 type idTokenStrategy struct {
-	byAlg map[string]openid.OpenIDConnectTokenStrategy
+	byAlg    map[string]openid.OpenIDConnectTokenStrategy
+	rsaSlots signingSlots
 }
 
 var _ openid.OpenIDConnectTokenStrategy = (*idTokenStrategy)(nil)
 
-func newIDTokenStrategy(keys *KeySet, config fosite.Configurator) *idTokenStrategy {
-	s := &idTokenStrategy{byAlg: map[string]openid.OpenIDConnectTokenStrategy{}}
+func newIDTokenStrategy(keys *KeySet, config fosite.Configurator, rsaSlots signingSlots) *idTokenStrategy {
+	s := &idTokenStrategy{byAlg: map[string]openid.OpenIDConnectTokenStrategy{}, rsaSlots: rsaSlots}
 	for _, alg := range signingAlgs {
 		s.byAlg[alg] = compose.NewOpenIDConnectStrategy(keys.signingKeyGetter(alg), config)
 	}
@@ -163,6 +165,13 @@ func (s *idTokenStrategy) GenerateIDToken(ctx context.Context, lifespan time.Dur
 	strategy, ok := s.byAlg[alg]
 	if !ok {
 		return "", fosite.ErrServerError.WithDebugf("no signing key for %s", alg)
+	}
+	if alg == AlgRS256 {
+		leave, err := s.rsaSlots.enter(ctx)
+		if err != nil {
+			return "", err
+		}
+		defer leave()
 	}
 	return strategy.GenerateIDToken(ctx, lifespan, requester)
 }

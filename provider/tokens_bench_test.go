@@ -90,7 +90,7 @@ func BenchmarkHMACTokens(b *testing.B) {
 // which picks the key by the client's id_token_signed_response_alg.
 func BenchmarkIDTokenSigning(b *testing.B) {
 	p := newBenchProvider(b)
-	strategy := newIDTokenStrategy(p.Keys, p.fositeConfig())
+	strategy := newIDTokenStrategy(p.Keys, p.fositeConfig(), newSigningSlots(0))
 	ctx := context.Background()
 	for _, alg := range []string{AlgRS256, AlgES256} {
 		b.Run(alg, func(b *testing.B) {
