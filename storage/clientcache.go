@@ -1,8 +1,6 @@
 package storage
 
 import (
-	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -36,9 +34,6 @@ type clientCache struct {
 	mu         sync.Mutex
 	generation int64
 	clients    map[string]*Client
-
-	stmtMu sync.Mutex
-	stmt   *sql.Stmt // prepared on first use: the table exists only after Migrate
 }
 
 func newClientCache() *clientCache {
@@ -80,44 +75,8 @@ func (c *clientCache) put(cl *Client, generation int64) {
 	c.clients[cl.ID] = cloneClient(cl)
 }
 
-// currentGeneration reads the database's client generation on db (the
-// readers) with a statement prepared once.
-func (c *clientCache) currentGeneration(ctx context.Context, db *sql.DB) (int64, error) {
-	stmt, err := c.prepared(ctx, db)
-	if err != nil {
-		return 0, err
-	}
-	var generation int64
-	if err := stmt.QueryRowContext(ctx).Scan(&generation); err != nil {
-		return 0, fmt.Errorf("read client generation: %w", err)
-	}
-	return generation, nil
-}
-
-func (c *clientCache) prepared(ctx context.Context, db *sql.DB) (*sql.Stmt, error) {
-	c.stmtMu.Lock()
-	defer c.stmtMu.Unlock()
-	if c.stmt != nil {
-		return c.stmt, nil
-	}
-	stmt, err := db.PrepareContext(ctx, "SELECT generation FROM "+tableClientGeneration+" WHERE id = 1")
-	if err != nil {
-		return nil, fmt.Errorf("prepare client generation read: %w", err)
-	}
-	c.stmt = stmt
-	return stmt, nil
-}
-
-func (c *clientCache) close() error {
-	c.stmtMu.Lock()
-	defer c.stmtMu.Unlock()
-	if c.stmt == nil {
-		return nil
-	}
-	err := c.stmt.Close()
-	c.stmt = nil
-	return err
-}
+// clientGenerationQuery reads the database's client generation.
+const clientGenerationQuery = "SELECT generation FROM " + tableClientGeneration + " WHERE id = 1"
 
 // clientGenerationTriggers creates the generation row and the triggers that
 // bump it; safe to run again.

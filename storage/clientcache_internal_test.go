@@ -38,7 +38,7 @@ func TestMigrateAddsClientGeneration(t *testing.T) {
 		last := int64(-1)
 		moved := func(what string) {
 			t.Helper()
-			g, err := s.clients.currentGeneration(ctx, s.rsqlDB)
+			g, err := s.clientGeneration(ctx)
 			if err != nil {
 				t.Fatalf("%s: %v", what, err)
 			}

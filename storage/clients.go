@@ -94,21 +94,18 @@ func (s *GormStore) cachedClient(ctx context.Context, id string) (*Client, error
 // caller loads the client uncached: the load reports the database's state in
 // its own error.
 func (s *GormStore) clientGeneration(ctx context.Context) (int64, error) {
-	if s.group != nil {
-		// SQLite: a WAL reader's one-page read does not wait on the writer,
-		// and the driver starts a goroutine to watch every query whose
-		// context can end, which costs more than the read itself.
-		ctx = context.WithoutCancel(ctx)
-	} else {
-		var cancel context.CancelFunc
-		ctx, cancel = s.withTimeout(ctx)
-		defer cancel()
+	ctx, cancel := s.readContext(ctx)
+	defer cancel()
+	var generation int64
+	row, err := s.reads.queryRow(ctx, s.rsqlDB, clientGenerationQuery)
+	if err == nil {
+		err = row.Scan(&generation)
 	}
-	generation, err := s.clients.currentGeneration(ctx, s.rsqlDB)
 	if err != nil {
 		s.logger.WarnContext(ctx, "client cache bypassed", "err", err)
+		return 0, fmt.Errorf("read client generation: %w", err)
 	}
-	return generation, err
+	return generation, nil
 }
 
 // invalidateClient drops the client from ctx's memo.

@@ -26,7 +26,8 @@ type capturedStmt struct {
 }
 
 // stmtRecorder records every statement gorm runs on the handles it is
-// installed on, through an after-callback on each processor.
+// installed on, through an after-callback on each processor, and the
+// store's prepared reads.
 type stmtRecorder struct {
 	mu    sync.Mutex
 	on    bool
@@ -54,6 +55,15 @@ func (r *stmtRecorder) install(t *testing.T, db *gorm.DB) {
 		if err != nil {
 			t.Fatalf("register %s callback: %v", name, err)
 		}
+	}
+}
+
+// recordPrepared records a read the store ran with a prepared statement.
+func (r *stmtRecorder) recordPrepared(query string, args []any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.on {
+		r.stmts = append(r.stmts, capturedStmt{SQL: query, Vars: append([]any(nil), args...)})
 	}
 }
 
@@ -173,6 +183,7 @@ func TestHotLookupsUseIndexes(t *testing.T) {
 	if s.rdb != s.gdb {
 		rec.install(t, s.rdb)
 	}
+	s.reads.observe = rec.recordPrepared
 	session := func() fosite.Session {
 		return &openid.DefaultSession{Claims: &jwt.IDTokenClaims{}, Headers: &jwt.Headers{}}
 	}

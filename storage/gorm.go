@@ -54,6 +54,8 @@ type GormStore struct {
 	group *writeGroup
 	// clients keeps clients between requests; see clientCache.
 	clients *clientCache
+	// reads holds the prepared statements of the hottest reads.
+	reads preparedReads
 }
 
 // sqliteDefaults are the connection parameters (mattn/go-sqlite3 names) that
@@ -295,7 +297,7 @@ func (s *GormStore) Ping(ctx context.Context) error {
 
 // Close releases the database connections.
 func (s *GormStore) Close() error {
-	err := s.clients.close()
+	err := s.reads.close()
 	if s.checkpointer != nil {
 		err = errors.Join(err, s.checkpointer.stop())
 	}

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -136,9 +137,14 @@ func (s *GormStore) createToken(ctx context.Context, k tokenKind, signature stri
 // decoding the session into session (see toRequest). It returns the row's
 // active flag; callers decide what an inactive row means.
 func (s *GormStore) getToken(ctx context.Context, k tokenKind, signature string, session fosite.Session) (*fosite.Request, bool, error) {
-	db := s.read(ctx)
 	var f tokenFields
-	if err := db.Table(k.table()).Where("signature = ?", signature).Take(&f).Error; err != nil {
+	var err error
+	if txFrom(ctx, s) != nil {
+		err = s.read(ctx).Table(k.table()).Where("signature = ?", signature).Take(&f).Error
+	} else {
+		err = s.readTokenFields(ctx, k, signature, &f)
+	}
+	if err != nil {
 		return nil, false, fmt.Errorf("load %s: %w", k, dbErr(err))
 	}
 	req, err := s.toRequest(ctx, &f, session)
@@ -146,6 +152,26 @@ func (s *GormStore) getToken(ctx context.Context, k tokenKind, signature string,
 		return nil, false, fmt.Errorf("load %s: %w", k, err)
 	}
 	return req, f.Active, nil
+}
+
+// readTokenFields reads the row of kind k under signature outside a
+// transaction, with a prepared statement (see preparedReads);
+// gorm.ErrRecordNotFound when there is none.
+func (s *GormStore) readTokenFields(ctx context.Context, k tokenKind, signature string, f *tokenFields) error {
+	ctx, cancel := s.readContext(ctx)
+	defer cancel()
+	row, err := s.reads.queryRow(ctx, s.rsqlDB, "SELECT signature, request_id, client_id, subject, requested_at, expires_at, "+
+		"requested_scopes, granted_scopes, requested_audience, granted_audience, form, session, active FROM "+
+		k.table()+" WHERE signature = $1", signature)
+	if err != nil {
+		return err
+	}
+	err = row.Scan(&f.Signature, &f.RequestID, &f.ClientID, &f.Subject, &f.RequestedAt,
+		&f.ExpiresAt, &f.RequestedScopes, &f.GrantedScopes, &f.RequestedAudience, &f.GrantedAudience, &f.Form, &f.Session, &f.Active)
+	if errors.Is(err, sql.ErrNoRows) {
+		return gorm.ErrRecordNotFound
+	}
+	return err
 }
 
 // toRequest rebuilds the fosite request from a row. The session is decoded

@@ -1,0 +1,75 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// preparedReads keeps the statements of the hottest reads prepared on the
+// reader pool. Through gorm each call would build its SQL and reflect over
+// the row's struct again and, on SQLite, compile the statement again: for
+// a token lookup that was over half of the read's cost. The set of queries
+// is fixed (one per token table, the client generation), so it stays small.
+type preparedReads struct {
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt
+	// observe, when set (by tests, before use), sees every read.
+	observe func(query string, args []any)
+}
+
+// queryRow runs query, prepared on db, with args.
+func (p *preparedReads) queryRow(ctx context.Context, db *sql.DB, query string, args ...any) (*sql.Row, error) {
+	st, err := p.stmt(ctx, db, query)
+	if err != nil {
+		return nil, err
+	}
+	if p.observe != nil {
+		p.observe(query, args)
+	}
+	return st.QueryRowContext(ctx, args...), nil
+}
+
+// stmt returns query prepared on db. Statements are prepared on first use:
+// the tables exist only after Migrate.
+func (p *preparedReads) stmt(ctx context.Context, db *sql.DB, query string) (*sql.Stmt, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if st, ok := p.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("prepare %q: %w", query, err)
+	}
+	if p.stmts == nil {
+		p.stmts = map[string]*sql.Stmt{}
+	}
+	p.stmts[query] = st
+	return st, nil
+}
+
+func (p *preparedReads) close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var err error
+	for _, st := range p.stmts {
+		err = errors.Join(err, st.Close())
+	}
+	p.stmts = nil
+	return err
+}
+
+// readContext is the context of a prepared read outside a transaction. On
+// PostgreSQL it carries the query timeout. On SQLite it cannot be
+// cancelled: a WAL reader never waits for the writer, and the driver starts
+// a goroutine to watch every statement whose context can end, which costs
+// more than a one-row read.
+func (s *GormStore) readContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.group != nil {
+		return context.WithoutCancel(ctx), func() {}
+	}
+	return s.withTimeout(ctx)
+}
