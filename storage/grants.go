@@ -36,11 +36,23 @@ func (s *GormStore) CreateGrant(ctx context.Context, g *Grant) error {
 	return nil
 }
 
+// grantByRequestIDQuery reads every column of grantRow, in its order.
+const grantByRequestIDQuery = "SELECT id, subject, client_id, request_id, scopes, basis, agreement_id, remembered_from, " +
+	"created_at, remember_until, revoked_at, last_used_at, ip_address, user_agent FROM " + tableGrants + " WHERE request_id = $1"
+
 // GetGrantByRequestID returns the grant of the fosite request id;
 // ErrNotFound when there is none.
 func (s *GormStore) GetGrantByRequestID(ctx context.Context, requestID string) (*Grant, error) {
 	var row grantRow
-	if err := s.read(ctx).Where("request_id = ?", requestID).Take(&row).Error; err != nil {
+	var err error
+	if txFrom(ctx, s) != nil {
+		err = s.read(ctx).Where("request_id = ?", requestID).Take(&row).Error
+	} else {
+		// Every refresh checks its grant: a prepared read.
+		err = s.preparedRow(ctx, grantByRequestIDQuery, []any{requestID}, &row.ID, &row.Subject, &row.ClientID, &row.RequestID, &row.Scopes, &row.Basis, &row.AgreementID,
+			&row.RememberedFrom, &row.CreatedAt, &row.RememberUntil, &row.RevokedAt, &row.LastUsedAt, &row.IPAddress, &row.UserAgent)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("load grant by request id: %w", dbErr(err))
 	}
 	g, err := row.toGrant()

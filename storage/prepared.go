@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"gorm.io/gorm"
 )
 
 // preparedReads keeps the statements of the hottest reads prepared on the
@@ -60,6 +62,25 @@ func (p *preparedReads) close() error {
 	}
 	p.stmts = nil
 	return err
+}
+
+// preparedRow reads one row outside a transaction with a prepared
+// statement (see preparedReads) and scans it into dest;
+// gorm.ErrRecordNotFound when there is none.
+func (s *GormStore) preparedRow(ctx context.Context, query string, args []any, dest ...any) error {
+	ctx, cancel := s.readContext(ctx)
+	defer cancel()
+	row, err := s.reads.queryRow(ctx, s.rsqlDB, query, args...)
+	if err != nil {
+		return err
+	}
+	if err := row.Scan(dest...); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return gorm.ErrRecordNotFound
+		}
+		return err
+	}
+	return nil
 }
 
 // readContext is the context of a prepared read outside a transaction. On

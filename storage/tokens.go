@@ -3,7 +3,6 @@ package storage
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -154,24 +153,19 @@ func (s *GormStore) getToken(ctx context.Context, k tokenKind, signature string,
 	return req, f.Active, nil
 }
 
+// tokenBySignatureQuery reads every column of tokenFields, in its order.
+func tokenBySignatureQuery(k tokenKind) string {
+	return "SELECT signature, request_id, client_id, subject, requested_at, expires_at, " +
+		"requested_scopes, granted_scopes, requested_audience, granted_audience, form, session, active FROM " +
+		k.table() + " WHERE signature = $1"
+}
+
 // readTokenFields reads the row of kind k under signature outside a
-// transaction, with a prepared statement (see preparedReads);
-// gorm.ErrRecordNotFound when there is none.
+// transaction; gorm.ErrRecordNotFound when there is none.
 func (s *GormStore) readTokenFields(ctx context.Context, k tokenKind, signature string, f *tokenFields) error {
-	ctx, cancel := s.readContext(ctx)
-	defer cancel()
-	row, err := s.reads.queryRow(ctx, s.rsqlDB, "SELECT signature, request_id, client_id, subject, requested_at, expires_at, "+
-		"requested_scopes, granted_scopes, requested_audience, granted_audience, form, session, active FROM "+
-		k.table()+" WHERE signature = $1", signature)
-	if err != nil {
-		return err
-	}
-	err = row.Scan(&f.Signature, &f.RequestID, &f.ClientID, &f.Subject, &f.RequestedAt,
-		&f.ExpiresAt, &f.RequestedScopes, &f.GrantedScopes, &f.RequestedAudience, &f.GrantedAudience, &f.Form, &f.Session, &f.Active)
-	if errors.Is(err, sql.ErrNoRows) {
-		return gorm.ErrRecordNotFound
-	}
-	return err
+	return s.preparedRow(ctx, tokenBySignatureQuery(k), []any{signature},
+		&f.Signature, &f.RequestID, &f.ClientID, &f.Subject, &f.RequestedAt, &f.ExpiresAt,
+		&f.RequestedScopes, &f.GrantedScopes, &f.RequestedAudience, &f.GrantedAudience, &f.Form, &f.Session, &f.Active)
 }
 
 // toRequest rebuilds the fosite request from a row. The session is decoded

@@ -36,10 +36,22 @@ func (s *GormStore) CreateUser(ctx context.Context, u *User) error {
 	return nil
 }
 
+// userBySubjectQuery reads every column of userRow, in its order.
+const userBySubjectQuery = "SELECT subject, username, email, email_verified, name, password_hash, disabled, created_at, updated_at FROM " +
+	tableUsers + " WHERE subject = $1"
+
 // GetUser returns the user with the subject; ErrNotFound when unknown.
 func (s *GormStore) GetUser(ctx context.Context, subject string) (*User, error) {
 	var row userRow
-	if err := s.read(ctx).Where("subject = ?", subject).Take(&row).Error; err != nil {
+	var err error
+	if txFrom(ctx, s) != nil {
+		err = s.read(ctx).Where("subject = ?", subject).Take(&row).Error
+	} else {
+		// Every refresh checks its user: a prepared read.
+		err = s.preparedRow(ctx, userBySubjectQuery, []any{subject},
+			&row.Subject, &row.Username, &row.Email, &row.EmailVerified, &row.Name, &row.PasswordHash, &row.Disabled, &row.CreatedAt, &row.UpdatedAt)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("load user %q: %w", subject, dbErr(err))
 	}
 	return row.toUser(), nil
