@@ -20,7 +20,10 @@
 // busy_timeout), and IsUnavailable tells a failure to reach the database
 // from an answer. On SQLite, writes go through one connection, and
 // concurrent write transactions share one commit (writegroup.go); each
-// caller's Commit returns once that commit is done. Tokens are stored under the signature fosite
+// caller's Commit returns once that commit is done. Clients are cached
+// across requests while a counter that a trigger bumps on every change to
+// the clients table stays the same (clientcache.go), and the hottest reads
+// run with prepared statements (prepared.go). Tokens are stored under the signature fosite
 // derives from them, never the raw token, and the OpenID Connect session,
 // which fosite keys by the raw authorization code, is stored under a SHA-256
 // hash of that code.
