@@ -2,7 +2,6 @@ package storage
 
 import (
 	"testing"
-	"time"
 )
 
 // TestMigrateAddsClientGeneration: a database the previous release migrated
@@ -12,23 +11,10 @@ func TestMigrateAddsClientGeneration(t *testing.T) {
 	migrationDSNs(t, func(t *testing.T, dsn string) {
 		ctx := t.Context()
 		s := openForTest(t, dsn)
-		var previous []any
-		for _, m := range allModels() {
-			if _, ok := m.(*clientGenerationRow); !ok {
-				previous = append(previous, m)
-			}
-		}
-		if err := s.gdb.AutoMigrate(previous...); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.gdb.Migrator().CreateTable(&schemaMigrationRow{}); err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range migrations[:2] {
-			if err := s.gdb.Create(&schemaMigrationRow{Version: m.version, Name: m.name, AppliedAt: time.Now()}).Error; err != nil {
-				t.Fatal(err)
-			}
-		}
+		migrateAsEarlierRelease(t, s, func(m any) bool {
+			_, ok := m.(*clientGenerationRow)
+			return ok
+		}, 2)
 		if err := s.CreateClient(ctx, &Client{ID: "app", Name: "App"}); err != nil {
 			t.Fatal(err)
 		}

@@ -43,6 +43,7 @@ func TestClientChangeIsSeenAcrossProcesses(t *testing.T) {
 	})
 }
 
+// openMigrated opens a store on dsn and migrates it.
 func openMigrated(t *testing.T, dsn string) *storage.GormStore {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))

@@ -15,23 +15,13 @@ func TestMigrateAddsDeviceTables(t *testing.T) {
 	migrationDSNs(t, func(t *testing.T, dsn string) {
 		ctx := t.Context()
 		s := openForTest(t, dsn)
-		var previous []any
-		for _, m := range allModels() {
+		migrateAsEarlierRelease(t, s, func(m any) bool {
 			switch m.(type) {
 			case *deviceAuthorizationRow, *rateLimitRow, *clientGenerationRow:
-			default:
-				previous = append(previous, m)
+				return true
 			}
-		}
-		if err := s.gdb.AutoMigrate(previous...); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.gdb.Migrator().CreateTable(&schemaMigrationRow{}); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.gdb.Create(&schemaMigrationRow{Version: 1, Name: "baseline", AppliedAt: time.Now()}).Error; err != nil {
-			t.Fatal(err)
-		}
+			return false
+		}, 1)
 		if n, err := s.PendingMigrations(ctx); err != nil || n != len(migrations)-1 {
 			t.Fatalf("PendingMigrations: %d, %v; want %d", n, err, len(migrations)-1)
 		}

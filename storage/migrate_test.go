@@ -252,6 +252,30 @@ func openForTest(t *testing.T, dsn string) *GormStore {
 	return s
 }
 
+// migrateAsEarlierRelease gives s the schema an earlier release left: the
+// tables of every model but those newer() names, and the records of the
+// first `applied` migrations.
+func migrateAsEarlierRelease(t *testing.T, s *GormStore, newer func(model any) bool, applied int) {
+	t.Helper()
+	var earlier []any
+	for _, m := range allModels() {
+		if !newer(m) {
+			earlier = append(earlier, m)
+		}
+	}
+	if err := s.gdb.AutoMigrate(earlier...); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.gdb.Migrator().CreateTable(&schemaMigrationRow{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range migrations[:applied] {
+		if err := s.gdb.Create(&schemaMigrationRow{Version: m.version, Name: m.name, AppliedAt: time.Now()}).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func appliedMigrations(t *testing.T, s *GormStore) []schemaMigrationRow {
 	t.Helper()
 	var rows []schemaMigrationRow

@@ -1,7 +1,6 @@
 package storage_test
 
 import (
-	"log/slog"
 	"os"
 	"testing"
 
@@ -25,19 +24,5 @@ func TestPostgres(t *testing.T) {
 // server named by adminDSN; the database is dropped afterwards.
 func newPostgresStore(t *testing.T, adminDSN string) storage.Store {
 	t.Helper()
-	dsn := storagetest.NewPostgresDatabase(t, adminDSN)
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s, err := storage.Open(t.Context(), dsn, logger)
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	if err := s.Migrate(t.Context()); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	return s
+	return openMigrated(t, storagetest.NewPostgresDatabase(t, adminDSN))
 }

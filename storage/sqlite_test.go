@@ -1,7 +1,6 @@
 package storage_test
 
 import (
-	"log/slog"
 	"path/filepath"
 	"testing"
 
@@ -12,21 +11,7 @@ import (
 // newSQLiteStore opens a migrated store on a new SQLite file.
 func newSQLiteStore(t *testing.T) storage.Store {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "consentry.db")
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s, err := storage.Open(t.Context(), "sqlite://"+path, logger)
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	if err := s.Migrate(t.Context()); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	return s
+	return openMigrated(t, "sqlite://"+filepath.Join(t.TempDir(), "consentry.db"))
 }
 
 func TestSQLite(t *testing.T) {
