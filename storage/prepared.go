@@ -14,7 +14,8 @@ import (
 // reader pool. Through gorm each call would build its SQL and reflect over
 // the row's struct again and, on SQLite, compile the statement again: for
 // a token lookup that was over half of the read's cost. The set of queries
-// is fixed (one per token table, the client generation), so it stays small.
+// is fixed (a token by signature per token table, the client generation,
+// a user by subject, a grant by request id), so it stays small.
 type preparedReads struct {
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt
