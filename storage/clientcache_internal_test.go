@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"path/filepath"
 	"testing"
 )
 
@@ -47,4 +48,30 @@ func TestMigrateAddsClientGeneration(t *testing.T) {
 		}
 		moved("after a delete")
 	})
+}
+
+// When the generation cannot be read, a lookup still answers, from the
+// database, and nothing is cached that a later change could leave stale.
+func TestClientLookupWithoutGeneration(t *testing.T) {
+	ctx := t.Context()
+	s := openForTest(t, "sqlite://"+filepath.Join(t.TempDir(), "consentry.db"))
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateClient(ctx, &Client{ID: "app", Name: "App"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.gdb.Exec("DROP TABLE " + tableClientGeneration).Error; err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.GetStoredClient(ctx, "app")
+	if err != nil {
+		t.Fatalf("lookup without a generation: %v", err)
+	}
+	if c.Name != "App" {
+		t.Fatalf("got client %q", c.Name)
+	}
+	if n := len(s.clients.clients); n != 0 {
+		t.Fatalf("%d clients cached without a generation", n)
+	}
 }
