@@ -57,7 +57,16 @@ var migrations = []migration{
 		// The counter that tells the client cache a client changed.
 		return clientGenerationTriggers(tx)
 	}},
+	{version: 4, name: "grants_remembered_index", up: func(tx *gorm.DB) error {
+		// The consent check reads only the grants still remembered.
+		if tx.Migrator().HasIndex(&grantRow{}, rememberedGrantsIndex) {
+			return nil
+		}
+		return tx.Migrator().CreateIndex(&grantRow{}, rememberedGrantsIndex)
+	}},
 }
+
+const rememberedGrantsIndex = "idx_consentry_grants_remembered"
 
 // Migrate applies the migrations the database lacks, in order, each in its
 // own transaction with its record. Concurrent runs are safe: each step

@@ -199,20 +199,23 @@ type oidcSessionRow struct {
 
 func (oidcSessionRow) TableName() string { return tableOIDCSessions }
 
-// grantRow is one Grant. The (subject, client_id) index serves the consent
-// check and RevokeGrants, request_id the token-to-grant lookup, client_id
-// DeleteClient, created_at the listing order.
+// grantRow is one Grant. The (subject, client_id) index serves
+// RevokeGrants and the device consent check, request_id the token-to-grant
+// lookup, client_id DeleteClient, created_at the listing order.
+// idx_consentry_grants_remembered serves the consent check, which wants only
+// the grants still remembered: without remember_until in the index it read
+// every grant the user ever gave the client, one more per authorization.
 type grantRow struct {
 	ID             string     `gorm:"column:id;primaryKey"`
-	Subject        string     `gorm:"column:subject;not null;index:idx_consentry_grants_subject_client,priority:1"`
-	ClientID       string     `gorm:"column:client_id;not null;index:idx_consentry_grants_subject_client,priority:2;index"`
+	Subject        string     `gorm:"column:subject;not null;index:idx_consentry_grants_subject_client,priority:1;index:idx_consentry_grants_remembered,priority:1"`
+	ClientID       string     `gorm:"column:client_id;not null;index:idx_consentry_grants_subject_client,priority:2;index;index:idx_consentry_grants_remembered,priority:2"`
 	RequestID      string     `gorm:"column:request_id;not null;uniqueIndex"`
 	Scopes         string     `gorm:"column:scopes;not null"`
 	Basis          string     `gorm:"column:basis;not null"`
 	AgreementID    string     `gorm:"column:agreement_id;not null"`
 	RememberedFrom string     `gorm:"column:remembered_from;not null"`
 	CreatedAt      time.Time  `gorm:"column:created_at;not null;index"`
-	RememberUntil  *time.Time `gorm:"column:remember_until"`
+	RememberUntil  *time.Time `gorm:"column:remember_until;index:idx_consentry_grants_remembered,priority:3"`
 	RevokedAt      *time.Time `gorm:"column:revoked_at"`
 	LastUsedAt     *time.Time `gorm:"column:last_used_at"`
 	IPAddress      string     `gorm:"column:ip_address;not null"`
