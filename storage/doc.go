@@ -23,7 +23,8 @@
 // caller's Commit returns once that commit is done. Clients are cached
 // across requests while a counter that a trigger bumps on every change to
 // the clients table stays the same (clientcache.go), and the hottest reads
-// run with prepared statements (prepared.go). Tokens are stored under the signature fosite
+// and, on SQLite, writes run with prepared statements (prepared.go,
+// preparedwrites.go). Tokens are stored under the signature fosite
 // derives from them, never the raw token, and the OpenID Connect session,
 // which fosite keys by the raw authorization code, is stored under a SHA-256
 // hash of that code.

@@ -58,7 +58,8 @@ func (r *stmtRecorder) install(t *testing.T, db *gorm.DB) {
 	}
 }
 
-// recordPrepared records a read the store ran with a prepared statement.
+// recordPrepared records a read or write the store ran with a prepared
+// statement.
 func (r *stmtRecorder) recordPrepared(query string, args []any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -184,6 +185,7 @@ func TestHotLookupsUseIndexes(t *testing.T) {
 		rec.install(t, s.rdb)
 	}
 	s.reads.observe = rec.recordPrepared
+	s.writes.observe = rec.recordPrepared
 	session := func() fosite.Session {
 		return &openid.DefaultSession{Claims: &jwt.IDTokenClaims{}, Headers: &jwt.Headers{}}
 	}

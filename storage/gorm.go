@@ -56,6 +56,10 @@ type GormStore struct {
 	clients *clientCache
 	// reads holds the prepared statements of the hottest reads.
 	reads preparedReads
+	// writes holds those of the hottest writes, on SQLite.
+	writes preparedWrites
+	// writesPrepared is set once prepareWrites ran.
+	writesPrepared atomic.Bool
 }
 
 // sqliteDefaults are the connection parameters (mattn/go-sqlite3 names) that
@@ -104,11 +108,12 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*GormStore, err
 	}
 	s := &GormStore{gdb: gdb, sqlDB: sqlDB, rdb: gdb, rsqlDB: sqlDB, logger: logger, now: time.Now, clients: newClientCache()}
 	if gdb.Dialector.Name() == "sqlite" {
-		// The writer has one connection and no statement cache: gorm's
-		// cache prepares a statement on a connection while holding an
-		// entry other callers wait on, so with a transaction holding the
-		// only connection they deadlock. Inside transactions gorm could
-		// not reuse its statements anyway. The readers cache theirs:
+		// The writer has one connection and no gorm statement cache:
+		// gorm's cache prepares a statement on a connection while holding
+		// an entry other callers wait on, so with a transaction holding
+		// the only connection they deadlock. Inside transactions gorm
+		// could not reuse its statements anyway; the hot writes have
+		// their own, prepared outside any transaction (preparedwrites.go). The readers cache theirs:
 		// SQLite compiles every statement it runs, and a read never holds
 		// a connection while it waits on the cache. pgx caches statements
 		// per connection by itself.
@@ -297,7 +302,7 @@ func (s *GormStore) Ping(ctx context.Context) error {
 
 // Close releases the database connections.
 func (s *GormStore) Close() error {
-	err := s.reads.close()
+	err := errors.Join(s.reads.close(), s.writes.close())
 	if s.checkpointer != nil {
 		err = errors.Join(err, s.checkpointer.stop())
 	}

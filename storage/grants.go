@@ -214,11 +214,16 @@ func (s *GormStore) TouchGrant(ctx context.Context, requestID string, at time.Ti
 	if at.IsZero() {
 		at = s.now()
 	}
-	res := s.db(ctx).Model(&grantRow{}).Where("request_id = ?", requestID).Update("last_used_at", at.UTC())
-	if res.Error != nil {
-		return fmt.Errorf("touch grant by request id: %w", dbErr(res.Error))
+	db := s.db(ctx)
+	n, ok, err := s.execPrepared(db, touchGrantQuery, at.UTC(), requestID)
+	if !ok {
+		res := db.Model(&grantRow{}).Where("request_id = ?", requestID).Update("last_used_at", at.UTC())
+		n, err = res.RowsAffected, res.Error
 	}
-	if res.RowsAffected == 0 {
+	if err != nil {
+		return fmt.Errorf("touch grant by request id: %w", dbErr(err))
+	}
+	if n == 0 {
 		return fmt.Errorf("touch grant by request id: %w", ErrNotFound)
 	}
 	return nil

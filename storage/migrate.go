@@ -87,8 +87,17 @@ func (s *GormStore) Migrate(ctx context.Context) error {
 			s.logger.InfoContext(ctx, "applied schema migration", "version", m.version, "name", m.name)
 		}
 	}
-	s.migrated.Store(true)
+	s.schemaUpToDate(ctx)
 	return nil
+}
+
+// schemaUpToDate records that the schema is up to date and, the first time,
+// prepares the hot writes, which need its tables.
+func (s *GormStore) schemaUpToDate(ctx context.Context) {
+	s.migrated.Store(true)
+	if s.writesPrepared.CompareAndSwap(false, true) {
+		s.prepareWrites(ctx)
+	}
 }
 
 // PendingMigrations returns how many migrations this build knows that the
@@ -104,7 +113,7 @@ func (s *GormStore) PendingMigrations(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("check schema migrations: %w", err)
 	}
 	if len(pending) == 0 {
-		s.migrated.Store(true)
+		s.schemaUpToDate(ctx)
 	}
 	return len(pending), nil
 }

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -36,5 +37,77 @@ func TestPreparedReadsNameEveryColumn(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("%T: the prepared read names %v, the model has %v", c.model, got, want)
 		}
+	}
+}
+
+// The prepared token inserts bind values by position: each must name every
+// column of its model, in the model's order, or a column added to the model
+// later would be left to its default on SQLite alone. The refresh token's
+// retirement columns are the exception: a new token starts without them.
+func TestPreparedInsertsNameEveryColumn(t *testing.T) {
+	setLater := []string{"retired_at", "successor"}
+	for _, c := range []struct {
+		kind  tokenKind
+		model any
+	}{
+		{kindAuthorizeCode, &authorizeCodeRow{}},
+		{kindAccessToken, &accessTokenRow{}},
+		{kindRefreshToken, &refreshTokenRow{}},
+		{kindPKCE, &pkceRequestRow{}},
+		{kindOIDC, &oidcSessionRow{}},
+	} {
+		s, err := schema.Parse(c.model, &sync.Map{}, schema.NamingStrategy{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, f := range s.Fields {
+			if f.DBName != "" && !slices.Contains(setLater, f.DBName) {
+				want = append(want, f.DBName)
+			}
+		}
+		query := insertTokenQuery(c.kind)
+		_, list, _ := strings.Cut(query, " (")
+		list, values, _ := strings.Cut(list, ") VALUES (")
+		got := strings.Split(list, ", ")
+		if !slices.Equal(got, want) {
+			t.Errorf("%T: the prepared insert names %v, the model has %v", c.model, got, want)
+		}
+		if n := strings.Count(values, "?"); n != len(got) || n != len(insertTokenArgs(c.kind, &tokenFields{}, "")) {
+			t.Errorf("%s: %d placeholders and %d arguments for %d columns", query, n, len(insertTokenArgs(c.kind, &tokenFields{}, "")), len(got))
+		}
+	}
+}
+
+// The hot writes are prepared once the schema is up to date: by Migrate,
+// or by the first PendingMigrations that finds nothing to do, as serve
+// calls it on a database another process migrated.
+func TestHotWritesPreparedOnceTheSchemaIsUpToDate(t *testing.T) {
+	dsn := "sqlite://" + filepath.Join(t.TempDir(), "consentry.db")
+	prepared := func(s *GormStore) int {
+		n := 0
+		for _, q := range preparedWriteQueries() {
+			if s.writes.get(q) != nil {
+				n++
+			}
+		}
+		return n
+	}
+	migrated := openForTest(t, dsn)
+	if n := prepared(migrated); n != 0 {
+		t.Fatalf("%d writes prepared before the schema exists", n)
+	}
+	if err := migrated.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n, want := prepared(migrated), len(preparedWriteQueries()); n != want {
+		t.Errorf("after Migrate: %d of %d writes prepared", n, want)
+	}
+	other := openForTest(t, dsn)
+	if n, err := other.PendingMigrations(t.Context()); err != nil || n != 0 {
+		t.Fatalf("PendingMigrations: %d, %v", n, err)
+	}
+	if n, want := prepared(other), len(preparedWriteQueries()); n != want {
+		t.Errorf("after PendingMigrations: %d of %d writes prepared", n, want)
 	}
 }

@@ -34,13 +34,16 @@ func (s *GormStore) RetireRefreshToken(ctx context.Context, signature string, at
 	retire := func(tx *gorm.DB) error {
 		// The same race argument as deactivate: PostgreSQL re-checks the
 		// condition once the winner commits, SQLite runs writers one at a time.
-		res := tx.Model(&refreshTokenRow{}).Where("signature = ? AND active = ?", signature, true).
-			Updates(map[string]any{"active": false, "retired_at": at.UTC(), "successor": succ})
-		if res.Error != nil {
-			return dbErr(res.Error)
+		n, ok, err := s.execPrepared(tx, retireRefreshTokenQuery, at.UTC(), succ, signature)
+		if !ok {
+			res := tx.Model(&refreshTokenRow{}).Where("signature = ? AND active = ?", signature, true).
+				Updates(map[string]any{"active": false, "retired_at": at.UTC(), "successor": succ})
+			n, err = res.RowsAffected, res.Error
 		}
-		if res.RowsAffected == 0 {
-			var n int64
+		if err != nil {
+			return dbErr(err)
+		}
+		if n == 0 {
 			if err := tx.Table(tableRefreshTokens).Where("signature = ?", signature).Count(&n).Error; err != nil {
 				return dbErr(err)
 			}
@@ -49,9 +52,13 @@ func (s *GormStore) RetireRefreshToken(ctx context.Context, signature string, at
 			}
 			return ErrNotFound
 		}
-		requestID := tx.Session(&gorm.Session{NewDB: true}).Table(tableRefreshTokens).
-			Select("request_id").Where("signature = ?", signature)
-		if err := tx.Table(tableAccessTokens).Where("request_id IN (?)", requestID).Delete(&tokenFields{}).Error; err != nil {
+		_, ok, err = s.execPrepared(tx, deleteAccessTokensOfRefreshQuery, signature)
+		if !ok {
+			requestID := tx.Session(&gorm.Session{NewDB: true}).Table(tableRefreshTokens).
+				Select("request_id").Where("signature = ?", signature)
+			err = tx.Table(tableAccessTokens).Where("request_id IN (?)", requestID).Delete(&tokenFields{}).Error
+		}
+		if err != nil {
 			return fmt.Errorf("delete access tokens: %w", dbErr(err))
 		}
 		return nil

@@ -126,7 +126,13 @@ func (s *GormStore) createToken(ctx context.Context, k tokenKind, signature stri
 	default:
 		row = &oidcSessionRow{Token: f}
 	}
-	if err := s.write(ctx, func(tx *gorm.DB) error { return tx.Create(row).Error }); err != nil {
+	err = s.write(ctx, func(tx *gorm.DB) error {
+		if _, ok, err := s.execPrepared(tx, insertTokenQuery(k), insertTokenArgs(k, &f, accessSignature)...); ok {
+			return err
+		}
+		return tx.Create(row).Error
+	})
+	if err != nil {
 		return fmt.Errorf("store %s: %w", k, dbErr(err))
 	}
 	return nil
@@ -218,6 +224,9 @@ func (s *GormStore) toRequest(ctx context.Context, f *tokenFields, session fosit
 // an error, as in fosite's memory store.
 func (s *GormStore) deleteToken(ctx context.Context, k tokenKind, signature string) error {
 	err := s.write(ctx, func(tx *gorm.DB) error {
+		if _, ok, err := s.execPrepared(tx, deleteTokenQuery(k), signature); ok {
+			return err
+		}
 		return tx.Table(k.table()).Where("signature = ?", signature).Delete(&tokenFields{}).Error
 	})
 	if err != nil {
@@ -240,15 +249,18 @@ func deleteTokensWhere(tx *gorm.DB, cond string, args ...any) error {
 // set. Of two concurrent callers exactly one sees changed=true: PostgreSQL
 // re-checks the condition after the first commits, SQLite runs writers one at
 // a time. exists tells a used row from a missing one when nothing changed.
-func deactivate(tx *gorm.DB, k tokenKind, signature string) (changed, exists bool, err error) {
-	res := tx.Table(k.table()).Where("signature = ? AND active = ?", signature, true).Update("active", false)
-	if res.Error != nil {
-		return false, false, dbErr(res.Error)
+func (s *GormStore) deactivate(tx *gorm.DB, k tokenKind, signature string) (changed, exists bool, err error) {
+	n, ok, err := s.execPrepared(tx, deactivateTokenQuery(k), signature)
+	if !ok {
+		res := tx.Table(k.table()).Where("signature = ? AND active = ?", signature, true).Update("active", false)
+		n, err = res.RowsAffected, res.Error
 	}
-	if res.RowsAffected > 0 {
+	if err != nil {
+		return false, false, dbErr(err)
+	}
+	if n > 0 {
 		return true, true, nil
 	}
-	var n int64
 	if err := tx.Table(k.table()).Where("signature = ?", signature).Count(&n).Error; err != nil {
 		return false, false, dbErr(err)
 	}
@@ -281,7 +293,7 @@ func (s *GormStore) GetAuthorizeCodeSession(ctx context.Context, signature strin
 // other gets an error matching fosite.ErrInvalidatedAuthorizeCode.
 // ErrNotFound for an unknown code.
 func (s *GormStore) InvalidateAuthorizeCodeSession(ctx context.Context, signature string) error {
-	changed, exists, err := deactivate(s.db(ctx), kindAuthorizeCode, signature)
+	changed, exists, err := s.deactivate(s.db(ctx), kindAuthorizeCode, signature)
 	switch {
 	case err != nil:
 		return fmt.Errorf("invalidate authorize code: %w", err)
@@ -376,7 +388,7 @@ func revokeRefreshTokens(tx *gorm.DB, requestID string) error {
 // as invalid_request. ErrNotFound for an unknown token.
 func (s *GormStore) RotateRefreshToken(ctx context.Context, requestID, signature string) error {
 	err := s.transaction(ctx, func(tx *gorm.DB) error {
-		changed, exists, err := deactivate(tx, kindRefreshToken, signature)
+		changed, exists, err := s.deactivate(tx, kindRefreshToken, signature)
 		switch {
 		case err != nil:
 			return err

@@ -143,6 +143,12 @@ func TestAbandonedMemberPassesTheTurnOn(t *testing.T) {
 	if err := s.CreateClient(first, &Client{ID: "late"}); !errors.Is(err, sql.ErrTxDone) {
 		t.Errorf("write after abandonment: %v, want sql.ErrTxDone", err)
 	}
+	if s.writes.get(deleteTokenQuery(kindAccessToken)) == nil {
+		t.Fatal("the token delete is not prepared")
+	}
+	if err := s.DeleteAccessTokenSession(first, "any"); !errors.Is(err, sql.ErrTxDone) {
+		t.Errorf("prepared write after abandonment: %v, want sql.ErrTxDone", err)
+	}
 	if err := s.Commit(first); !errors.Is(err, sql.ErrTxDone) {
 		t.Errorf("commit after abandonment: %v, want sql.ErrTxDone", err)
 	}
