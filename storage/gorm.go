@@ -134,7 +134,7 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*GormStore, err
 			return nil, err
 		}
 		s.checkpointer = startCheckpointer(checkpointDB, logger)
-		s.group = newWriteGroup(gdb, sqlDB)
+		s.group = newWriteGroup(gdb, sqlDB, &s.writes)
 	}
 	if err := s.registerTimeoutCallbacks(); err != nil {
 		_ = s.Close()

@@ -13,7 +13,8 @@ import (
 
 // preparedWrites keeps the hottest writes prepared on SQLite's writer
 // connection: the token inserts and deletes, the code's invalidation, the
-// refresh token's retirement and the grant's touch. Through gorm each would
+// refresh token's retirement, the grant's touch, and the savepoint that
+// every write-group member opens and releases. Through gorm each would
 // build its SQL, reflect over the row and have SQLite compile the statement
 // again, about a fifth of a client-credentials request's CPU.
 //
@@ -78,7 +79,8 @@ func preparedWriteQueries() []string {
 	for _, k := range allTokenKinds() {
 		qs = append(qs, insertTokenQuery(k), deleteTokenQuery(k), deactivateTokenQuery(k))
 	}
-	return append(qs, retireRefreshTokenQuery, deleteAccessTokensOfRefreshQuery, touchGrantQuery)
+	return append(qs, retireRefreshTokenQuery, deleteAccessTokensOfRefreshQuery, touchGrantQuery,
+		openMemberSavepoint, releaseMemberSavepoint)
 }
 
 // tokenInsertColumns are the columns of tokenFields, in its order.

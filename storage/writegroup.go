@@ -47,12 +47,15 @@ type writeGroup struct {
 
 	// Owned by the caller holding the turn.
 	outer *gorm.DB // the group's open transaction; nil between groups
-	seq   int      // savepoint names, unique within outer
 	// broken is set when a member's work could not be undone: the group
 	// then rolls back instead of committing.
 	broken error
 
 	commits atomic.Int64 // group commits done; tests count them
+
+	// writes holds the savepoint statements, prepared once the schema is
+	// up to date (see preparedWrites).
+	writes *preparedWrites
 }
 
 // groupMember is one caller's finished work in a group.
@@ -61,9 +64,20 @@ type groupMember struct {
 	err  error // the commit's outcome, set before done is closed
 }
 
-func newWriteGroup(db *gorm.DB, pool *sql.DB) *writeGroup {
-	return &writeGroup{db: db, pool: pool}
+func newWriteGroup(db *gorm.DB, pool *sql.DB, writes *preparedWrites) *writeGroup {
+	return &writeGroup{db: db, pool: pool, writes: writes}
 }
+
+// memberSavepoint names every member's savepoint. Members run one at a
+// time, and each releases (or undoes and releases) its savepoint before it
+// passes the turn on, so one name serves all, and its two statements can
+// stay prepared.
+const memberSavepoint = "consentry_w"
+
+var (
+	openMemberSavepoint    = "SAVEPOINT " + memberSavepoint
+	releaseMemberSavepoint = "RELEASE SAVEPOINT " + memberSavepoint
+)
 
 // poolWaiting reports whether a write outside a transaction has started
 // waiting for the connection since the group began.
@@ -114,9 +128,8 @@ func (g *writeGroup) join(ctx context.Context, bound func(context.Context) (cont
 		g.outer = tx
 		g.poolWait = g.pool.Stats().WaitCount
 	}
-	g.seq++
-	sc := &groupScope{group: g, tx: g.outer, savepoint: fmt.Sprintf("consentry_w%d", g.seq), cancel: cancel}
-	if err := sc.exec("SAVEPOINT " + sc.savepoint); err != nil {
+	sc := &groupScope{group: g, tx: g.outer, savepoint: memberSavepoint, cancel: cancel}
+	if err := sc.exec(openMemberSavepoint); err != nil {
 		cancel()
 		_ = g.leave(nil)
 		return nil, fmt.Errorf("begin transaction: %w", err)
@@ -134,7 +147,16 @@ func (g *writeGroup) join(ctx context.Context, bound func(context.Context) (cont
 // carries no transaction, so the statement does not take mu, which the
 // caller holds (or needs not, before the work starts).
 func (sc *groupScope) exec(statement string) error {
-	return sc.tx.WithContext(context.Background()).Exec(statement).Error
+	ctx := context.Background()
+	if parent := sc.group.writes.get(statement); parent != nil {
+		if sqlTx, ok := sc.tx.Statement.ConnPool.(*sql.Tx); ok {
+			stmt := sqlTx.StmtContext(ctx, parent)
+			defer stmt.Close()
+			_, err := stmt.ExecContext(ctx)
+			return err
+		}
+	}
+	return sc.tx.WithContext(ctx).Exec(statement).Error
 }
 
 // undo rolls the work back and removes its savepoint. Called with mu held.
@@ -164,7 +186,7 @@ func (sc *groupScope) commit() error {
 		sc.mu.Unlock()
 		return fmt.Errorf("commit transaction: %w", sql.ErrTxDone)
 	}
-	err := sc.exec("RELEASE SAVEPOINT " + sc.savepoint)
+	err := sc.exec(releaseMemberSavepoint)
 	if err != nil {
 		// Keep half-done work out of the group's commit.
 		err = errors.Join(err, sc.undo())
