@@ -2,8 +2,6 @@ package storage
 
 import (
 	"fmt"
-	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -41,14 +39,7 @@ func TestMigrateAddsRememberedGrantsIndex(t *testing.T) {
 // does not grow with every authorization the user ever made.
 func TestConsentCheckReadsOnlyRememberedGrants(t *testing.T) {
 	ctx := t.Context()
-	s, err := Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "grants.db"), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := newTestStore(t, nil)
 	now := time.Now().UTC()
 	// Many grants not remembered, as a user who consents on every sign-in
 	// leaves behind, and one that is; ANALYZE so that the planner knows.
@@ -73,6 +64,7 @@ func TestConsentCheckReadsOnlyRememberedGrants(t *testing.T) {
 		rec.install(t, s.rdb)
 	}
 	var grants []Grant
+	var err error
 	stmts := rec.during(func() {
 		grants, err = s.ListGrants(ctx, GrantFilter{Subject: "sub-1", ClientID: "app", UnrevokedOnly: true, RememberedAfter: now})
 	})

@@ -57,11 +57,16 @@ func (p *preparedReads) stmt(ctx context.Context, db *sql.DB, query string) (*sq
 func (p *preparedReads) close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	err := closeStatements(p.stmts)
+	p.stmts = nil
+	return err
+}
+
+func closeStatements(stmts map[string]*sql.Stmt) error {
 	var err error
-	for _, st := range p.stmts {
+	for _, st := range stmts {
 		err = errors.Join(err, st.Close())
 	}
-	p.stmts = nil
 	return err
 }
 

@@ -37,10 +37,7 @@ func (p *preparedWrites) prepare(ctx context.Context, db *sql.DB, queries []stri
 	for _, q := range queries {
 		st, err := db.PrepareContext(ctx, q)
 		if err != nil {
-			for _, st := range stmts {
-				_ = st.Close()
-			}
-			return fmt.Errorf("prepare %q: %w", q, err)
+			return errors.Join(fmt.Errorf("prepare %q: %w", q, err), closeStatements(stmts))
 		}
 		stmts[q] = st
 	}
@@ -48,11 +45,7 @@ func (p *preparedWrites) prepare(ctx context.Context, db *sql.DB, queries []stri
 	defer p.mu.Unlock()
 	old := p.stmts
 	p.stmts = stmts
-	var err error
-	for _, st := range old {
-		err = errors.Join(err, st.Close())
-	}
-	return err
+	return closeStatements(old)
 }
 
 // get returns query's statement; nil when it is not prepared.
@@ -65,10 +58,7 @@ func (p *preparedWrites) get(query string) *sql.Stmt {
 func (p *preparedWrites) close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var err error
-	for _, st := range p.stmts {
-		err = errors.Join(err, st.Close())
-	}
+	err := closeStatements(p.stmts)
 	p.stmts = nil
 	return err
 }
