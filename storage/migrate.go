@@ -64,9 +64,19 @@ var migrations = []migration{
 		}
 		return tx.Migrator().CreateIndex(&grantRow{}, rememberedGrantsIndex)
 	}},
+	{version: 5, name: "refresh_successor_index", up: func(tx *gorm.DB) error {
+		// Garbage collection finds the successors left to clear.
+		if tx.Migrator().HasIndex(&refreshTokenRow{}, successorIndex) {
+			return nil
+		}
+		return tx.Migrator().CreateIndex(&refreshTokenRow{}, successorIndex)
+	}},
 }
 
-const rememberedGrantsIndex = "idx_consentry_grants_remembered"
+const (
+	rememberedGrantsIndex = "idx_consentry_grants_remembered"
+	successorIndex        = "idx_consentry_refresh_tokens_successor"
+)
 
 // Migrate applies the migrations the database lacks, in order, each in its
 // own transaction with its record. Concurrent runs are safe: each step

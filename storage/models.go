@@ -178,8 +178,12 @@ type refreshTokenRow struct {
 	AccessTokenSignature string `gorm:"column:access_token_signature;not null"`
 	// RetiredAt is set by RetireRefreshToken only: a token made inactive by
 	// revocation (or by RotateRefreshToken) keeps it NULL, which tells a
-	// rotated token from a revoked one. Indexed for CollectGarbage.
-	RetiredAt *time.Time `gorm:"column:retired_at;index"`
+	// rotated token from a revoked one. Indexed for CollectGarbage, which
+	// clears the successors of tokens retired long enough ago: the partial
+	// index holds only the tokens whose successor is still set, so that the
+	// search does not step over every retired token whose successor was
+	// cleared already (all of them until they expire, 30 days by default).
+	RetiredAt *time.Time `gorm:"column:retired_at;index;index:idx_consentry_refresh_tokens_successor,where:successor IS NOT NULL"`
 	// Successor is the caller's sealed response that replaced the token,
 	// until CollectGarbage clears it (NULL).
 	Successor []byte `gorm:"column:successor"`
