@@ -74,7 +74,7 @@ func newWriteGroup(db *gorm.DB, pool *sql.DB, writes *preparedWrites) *writeGrou
 // stay prepared.
 const memberSavepoint = "consentry_w"
 
-var (
+const (
 	openMemberSavepoint    = "SAVEPOINT " + memberSavepoint
 	releaseMemberSavepoint = "RELEASE SAVEPOINT " + memberSavepoint
 )
