@@ -58,6 +58,20 @@ func (r *stmtRecorder) install(t *testing.T, db *gorm.DB) {
 	}
 }
 
+// recordStatements installs a recorder of every statement s runs: through
+// gorm on its writer and reader handles, and the prepared reads and writes.
+func recordStatements(t *testing.T, s *GormStore) *stmtRecorder {
+	t.Helper()
+	rec := &stmtRecorder{}
+	rec.install(t, s.gdb)
+	if s.rdb != s.gdb {
+		rec.install(t, s.rdb)
+	}
+	s.reads.observe = rec.recordPrepared
+	s.writes.observe = rec.recordPrepared
+	return rec
+}
+
 // recordPrepared records a read or write the store ran with a prepared
 // statement.
 func (r *stmtRecorder) recordPrepared(query string, args []any) {
@@ -179,13 +193,7 @@ func TestHotLookupsUseIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rec := &stmtRecorder{}
-	rec.install(t, s.gdb)
-	if s.rdb != s.gdb {
-		rec.install(t, s.rdb)
-	}
-	s.reads.observe = rec.recordPrepared
-	s.writes.observe = rec.recordPrepared
+	rec := recordStatements(t, s)
 	session := func() fosite.Session {
 		return &openid.DefaultSession{Claims: &jwt.IDTokenClaims{}, Headers: &jwt.Headers{}}
 	}

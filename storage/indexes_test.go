@@ -58,11 +58,7 @@ func TestConsentCheckReadsOnlyRememberedGrants(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rec := &stmtRecorder{}
-	rec.install(t, s.gdb)
-	if s.rdb != s.gdb {
-		rec.install(t, s.rdb)
-	}
+	rec := recordStatements(t, s)
 	var grants []Grant
 	var err error
 	stmts := rec.during(func() {
@@ -134,8 +130,7 @@ func TestSuccessorCleanupSkipsClearedTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rec := &stmtRecorder{}
-	rec.install(t, s.gdb)
+	rec := recordStatements(t, s)
 	var n int
 	var err error
 	stmts := rec.during(func() { n, err = s.CollectGarbage(ctx, now, now.Add(-time.Minute), 500) })

@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"errors"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -109,5 +111,38 @@ func TestHotWritesPreparedOnceTheSchemaIsUpToDate(t *testing.T) {
 	}
 	if n, want := prepared(other), len(preparedWriteQueries()); n != want {
 		t.Errorf("after PendingMigrations: %d of %d writes prepared", n, want)
+	}
+}
+
+// When the writes cannot be prepared, the store says so and writes through
+// gorm: here they are prepared before the tables exist.
+func TestUnpreparedWritesGoThroughGorm(t *testing.T) {
+	logs := &syncBuffer{}
+	s, err := Open(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "consentry.db"),
+		slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	s.writesPrepared.Store(true) // Migrate must not prepare them again
+	s.prepareWrites(t.Context())
+	if !strings.Contains(logs.String(), "hot writes stay unprepared") {
+		t.Errorf("no warning of the failed prepare; logs: %s", logs)
+	}
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range preparedWriteQueries() {
+		if s.writes.get(q) != nil {
+			t.Fatalf("%q is prepared", q)
+		}
+	}
+	// A write that takes the fallback: the code's invalidation, in the
+	// group, through gorm.
+	if err := s.InvalidateAuthorizeCodeSession(t.Context(), "unknown"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("invalidate an unknown code: %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteAccessTokenSession(t.Context(), "unknown"); err != nil {
+		t.Errorf("delete an unknown access token: %v", err)
 	}
 }
