@@ -8,29 +8,39 @@ import (
 	"time"
 )
 
-// TestMigrateAddsRememberedGrantsIndex: a database the previous release
-// migrated (steps 1 to 3) gets the index of the consent check.
-func TestMigrateAddsRememberedGrantsIndex(t *testing.T) {
-	migrationDSNs(t, func(t *testing.T, dsn string) {
-		ctx := t.Context()
-		s := openForTest(t, dsn)
-		migrateAsEarlierRelease(t, s, func(any) bool { return false }, 3)
-		// The earlier release's grants table, which had no such index.
-		if err := s.gdb.Migrator().DropIndex(&grantRow{}, rememberedGrantsIndex); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if !s.gdb.Migrator().HasIndex(&grantRow{}, rememberedGrantsIndex) {
-			t.Errorf("no %s after the migration", rememberedGrantsIndex)
-		}
-		if rows := appliedMigrations(t, s); !slices.EqualFunc(rows, migrations, func(r schemaMigrationRow, m migration) bool {
-			return r.Version == m.version
-		}) {
-			t.Errorf("applied migrations: %+v", rows)
-		}
-	})
+// TestMigrateAddsIndexes: a database the previous release migrated gets
+// each index a later step adds (it lacked them: they are dropped here, as
+// step 1 now creates them with the tables).
+func TestMigrateAddsIndexes(t *testing.T) {
+	for _, c := range []struct {
+		index   string
+		model   any
+		applied int // the steps the previous release had applied
+	}{
+		{rememberedGrantsIndex, &grantRow{}, 3},
+		{successorIndex, &refreshTokenRow{}, 4},
+	} {
+		t.Run(c.index, func(t *testing.T) {
+			migrationDSNs(t, func(t *testing.T, dsn string) {
+				s := openForTest(t, dsn)
+				migrateAsEarlierRelease(t, s, func(any) bool { return false }, c.applied)
+				if err := s.gdb.Migrator().DropIndex(c.model, c.index); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.Migrate(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+				if !s.gdb.Migrator().HasIndex(c.model, c.index) {
+					t.Errorf("no %s after the migration", c.index)
+				}
+				if rows := appliedMigrations(t, s); !slices.EqualFunc(rows, migrations, func(r schemaMigrationRow, m migration) bool {
+					return r.Version == m.version
+				}) {
+					t.Errorf("applied migrations: %+v", rows)
+				}
+			})
+		})
+	}
 }
 
 // TestConsentCheckReadsOnlyRememberedGrants: the consent policy's lookup
@@ -81,25 +91,6 @@ func TestConsentCheckReadsOnlyRememberedGrants(t *testing.T) {
 	if !strings.Contains(joined, rememberedGrantsIndex) || !strings.Contains(joined, "remember_until>?") {
 		t.Errorf("plan %q of %s does not search %s by remember_until", joined, stmts[0].SQL, rememberedGrantsIndex)
 	}
-}
-
-// TestMigrateAddsSuccessorIndex: a database the previous release migrated
-// (steps 1 to 4) gets the partial index of the successor clean-up.
-func TestMigrateAddsSuccessorIndex(t *testing.T) {
-	migrationDSNs(t, func(t *testing.T, dsn string) {
-		ctx := t.Context()
-		s := openForTest(t, dsn)
-		migrateAsEarlierRelease(t, s, func(any) bool { return false }, 4)
-		if err := s.gdb.Migrator().DropIndex(&refreshTokenRow{}, successorIndex); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if !s.gdb.Migrator().HasIndex(&refreshTokenRow{}, successorIndex) {
-			t.Errorf("no %s after the migration", successorIndex)
-		}
-	})
 }
 
 // TestSuccessorCleanupSkipsClearedTokens: garbage collection clears the

@@ -57,20 +57,21 @@ var migrations = []migration{
 		// The counter that tells the client cache a client changed.
 		return clientGenerationTriggers(tx)
 	}},
-	{version: 4, name: "grants_remembered_index", up: func(tx *gorm.DB) error {
-		// The consent check reads only the grants still remembered.
-		if tx.Migrator().HasIndex(&grantRow{}, rememberedGrantsIndex) {
+	// The consent check reads only the grants still remembered.
+	{version: 4, name: "grants_remembered_index", up: addIndex(&grantRow{}, rememberedGrantsIndex)},
+	// Garbage collection finds the successors left to clear.
+	{version: 5, name: "refresh_successor_index", up: addIndex(&refreshTokenRow{}, successorIndex)},
+}
+
+// addIndex is a step that creates the index name of model as the model
+// defines it; a no-op where step 1 created it with the table.
+func addIndex(model any, name string) func(tx *gorm.DB) error {
+	return func(tx *gorm.DB) error {
+		if tx.Migrator().HasIndex(model, name) {
 			return nil
 		}
-		return tx.Migrator().CreateIndex(&grantRow{}, rememberedGrantsIndex)
-	}},
-	{version: 5, name: "refresh_successor_index", up: func(tx *gorm.DB) error {
-		// Garbage collection finds the successors left to clear.
-		if tx.Migrator().HasIndex(&refreshTokenRow{}, successorIndex) {
-			return nil
-		}
-		return tx.Migrator().CreateIndex(&refreshTokenRow{}, successorIndex)
-	}},
+		return tx.Migrator().CreateIndex(model, name)
+	}
 }
 
 const (

@@ -8,7 +8,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
 	"gorm.io/gorm/schema"
 )
 
@@ -144,5 +147,21 @@ func TestUnpreparedWritesGoThroughGorm(t *testing.T) {
 	}
 	if err := s.DeleteAccessTokenSession(t.Context(), "unknown"); err != nil {
 		t.Errorf("delete an unknown access token: %v", err)
+	}
+}
+
+// A prepared insert reports a taken signature as ErrAlreadyExists, as the
+// insert through gorm does.
+func TestPreparedInsertOfATakenSignature(t *testing.T) {
+	s := newTestStore(t, nil)
+	if s.writes.get(insertTokenQuery(kindAccessToken)) == nil {
+		t.Fatal("the access token insert is not prepared")
+	}
+	r := &fosite.Request{ID: "req-1", RequestedAt: time.Now(), Client: &Client{ID: "app"}, Session: openid.NewDefaultSession()}
+	if err := s.CreateAccessTokenSession(t.Context(), "sig", r); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateAccessTokenSession(t.Context(), "sig", r); !errors.Is(err, ErrAlreadyExists) {
+		t.Errorf("second insert under one signature: %v, want ErrAlreadyExists", err)
 	}
 }
