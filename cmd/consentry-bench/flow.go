@@ -43,22 +43,32 @@ func (e *statusError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.Statu
 
 // target is the server under test and the clients registered on it.
 type target struct {
-	Base      string
+	Base string
+	// Transport carries the browsers' requests.
 	Transport *http.Transport
-	// API is the client for token, introspection and metadata requests; it
-	// follows no redirects.
-	API     *http.Client
-	Secrets map[string]string
+	// wire carries the token, introspection and metadata requests.
+	wire *wire
+	// auth is each client's HTTP Basic Authorization header.
+	auth map[string]string
 }
 
-func newTarget(base string, concurrency int, secrets map[string]string) *target {
-	tr := newTransport(concurrency)
-	return &target{
-		Base: base, Transport: tr, Secrets: secrets,
-		API: &http.Client{Transport: tr, Timeout: requestTimeout, CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		}},
+func newTarget(base string, concurrency int, secrets map[string]string) (*target, error) {
+	w, err := newWire(base, concurrency)
+	if err != nil {
+		return nil, err
 	}
+	auth := make(map[string]string, len(secrets))
+	for id, secret := range secrets {
+		// RFC 6749, section 2.3.1: both parts are form-encoded first.
+		auth[id] = "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
+	}
+	return &target{Base: base, Transport: newTransport(concurrency), wire: w, auth: auth}, nil
+}
+
+// Close closes the idle connections.
+func (t *target) Close() {
+	t.wire.Close()
+	t.Transport.CloseIdleConnections()
 }
 
 // tokenResponse is the token endpoint's answer.
@@ -71,44 +81,35 @@ type tokenResponse struct {
 // postForm sends a form as clientID with HTTP Basic authentication and
 // decodes a JSON answer into out (when not nil).
 func (t *target) postForm(ctx context.Context, path, clientID string, form url.Values, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.Base+path, strings.NewReader(form.Encode()))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	auth := ""
 	if clientID != "" {
-		req.SetBasicAuth(url.QueryEscape(clientID), url.QueryEscape(t.Secrets[clientID]))
+		var ok bool
+		if auth, ok = t.auth[clientID]; !ok {
+			return fmt.Errorf("no secret for client %q", clientID)
+		}
 	}
-	return t.do(req, out)
+	return t.do(ctx, http.MethodPost, path, auth, form.Encode(), out)
 }
 
 func (t *target) get(ctx context.Context, path string, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.Base+path, nil)
-	if err != nil {
-		return err
-	}
-	return t.do(req, out)
+	return t.do(ctx, http.MethodGet, path, "", "", out)
 }
 
-func (t *target) do(req *http.Request, out any) error {
-	resp, err := t.API.Do(req)
+func (t *target) do(ctx context.Context, method, path, auth, form string, out any) error {
+	status, body, err := t.wire.do(ctx, method, path, auth, form)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return &statusError{Status: resp.StatusCode, Body: string(b)}
+	if status < 200 || status > 299 {
+		if len(body) > 512 {
+			body = body[:512]
+		}
+		return &statusError{Status: status, Body: string(body)}
 	}
 	if out == nil {
-		_, err = io.Copy(io.Discard, resp.Body)
-		return err
+		return nil
 	}
-	return json.NewDecoder(resp.Body).Decode(out)
+	return json.Unmarshal(body, out)
 }
 
 // refresh redeems a refresh token and returns the next one.

@@ -69,7 +69,12 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	defer srv.Stop()
 	fmt.Fprintf(logw, "server pid %d at %s\n", srv.PID, srv.URL)
 
-	b := &bench{o: o, t: newTarget(srv.URL, o.Concurrency, s.Secrets), db: db, log: logw, srv: srv,
+	t, err := newTarget(srv.URL, o.Concurrency, s.Secrets)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	b := &bench{o: o, t: t, db: db, log: logw, srv: srv,
 		rss: &rssSampler{pid: srv.PID}, rates: map[string]float64{}}
 	sampleCtx, stopSampling := context.WithCancel(ctx)
 	defer stopSampling()
