@@ -120,7 +120,7 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 	}
 	refresh := &refreshHandler{p: p, strategy: core, config: config,
 		sealer: newKeyedSealer(p.Secrets.TokenHMAC, "consentry refresh successor v1")}
-	return compose.Compose(config, p.Store, strategy,
+	composed := compose.Compose(config, p.Store, strategy,
 		p.authorizeCodeFactory,
 		compose.OAuth2ClientCredentialsGrantFactory,
 		func(fosite.Configurator, any, any) any { return refresh },
@@ -136,6 +136,27 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 		func(fosite.Configurator, any, any) any { return &revocationHandler{store: p.Store, strategy: core} },
 		compose.OAuth2PKCEFactory,
 	)
+	for i, h := range config.TokenEndpointHandlers {
+		config.TokenEndpointHandlers[i] = grantTypeFilter{h}
+	}
+	return composed
+}
+
+// grantTypeFilter asks a token endpoint handler whether it serves the
+// request's grant type before letting it populate the response.
+// fosite.NewAccessResponse calls every handler, and fosite's own handlers
+// answer "not my grant" with an error that captures a stack trace, which cost
+// 5 % of a client-credentials request's CPU. Every handler composed here
+// does nothing else in that case.
+type grantTypeFilter struct {
+	fosite.TokenEndpointHandler
+}
+
+func (f grantTypeFilter) PopulateTokenEndpointResponse(ctx context.Context, request fosite.AccessRequester, responder fosite.AccessResponder) error {
+	if !f.CanHandleTokenEndpointRequest(ctx, request) {
+		return fosite.ErrUnknownRequest
+	}
+	return f.TokenEndpointHandler.PopulateTokenEndpointResponse(ctx, request, responder)
 }
 
 // idTokenStrategy signs each ID token with the algorithm its client
