@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,7 +46,10 @@ authorization codes, tokens and pending requests are deleted in small
 batches; 'consentry gc' does the same once.
 
 Stops gracefully on SIGINT or SIGTERM, waiting up to 15 seconds for requests
-in flight.`
+in flight.
+
+Unless GOGC is set, the Go garbage collector runs when the heap has grown to
+five times what survived the last collection (GOGC=400) rather than twice.`
 
 // HTTP server limits: generous for browsers and token requests, short enough
 // that slow clients cannot hold connections open.
@@ -58,6 +62,21 @@ const (
 	shutdownTimeout   = 15 * time.Second
 )
 
+// serveGCPercent is serve's GOGC unless the environment sets one. A token
+// request allocates about 30 KB and keeps almost nothing, so the live heap
+// stays near 3 MB; Go's default (GOGC=100) then collected 43 times a second
+// under client-credentials load, and each collection's fixed cost (stopping
+// the world, scanning every goroutine's stack) added up. 400 collects a
+// quarter as often for about 10 MiB more RSS.
+const serveGCPercent = 400
+
+// applyGCDefaults sets serve's GOGC unless the deployer chose one.
+func applyGCDefaults(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(serveGCPercent)
+	}
+}
+
 func runServe(ctx context.Context, e *env, c *command, args []string) (err error) {
 	fs, g := c.newFlagSet(e)
 	if _, err := c.parseN(e, fs, args); err != nil {
@@ -69,6 +88,7 @@ func runServe(ctx context.Context, e *env, c *command, args []string) (err error
 	}
 	logger := s.logger(e.stderr, slog.LevelInfo)
 	cfg := s.cfg
+	applyGCDefaults(e.getenv)
 
 	// A broken template stops start-up before the port, the database and
 	// the demo seed are touched. handlers.New loads the templates again;

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -129,5 +130,26 @@ func TestServeListenError(t *testing.T) {
 	r := runCLI(t, "", nil, "serve", "--listen", "127.0.0.1:99999")
 	if r.code != 1 || !strings.Contains(r.stderr, "listen on 127.0.0.1:99999") {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestServeGCDefaultYieldsToGOGC: serve collects garbage less often than
+// Go's default, unless the deployer set GOGC.
+func TestServeGCDefaultYieldsToGOGC(t *testing.T) {
+	orig := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(orig) })
+
+	applyGCDefaults(func(string) string { return "" })
+	if got := debug.SetGCPercent(100); got != serveGCPercent {
+		t.Fatalf("GOGC unset: GC percent %d, want %d", got, serveGCPercent)
+	}
+	applyGCDefaults(func(k string) string {
+		if k == "GOGC" {
+			return "100"
+		}
+		return ""
+	})
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Fatalf("GOGC=100 set: GC percent %d, want it left at 100", got)
 	}
 }
