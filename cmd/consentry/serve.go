@@ -67,7 +67,7 @@ const (
 // stays near 3 MB; Go's default (GOGC=100) then collected 43 times a second
 // under client-credentials load, and each collection's fixed cost (stopping
 // the world, scanning every goroutine's stack) added up. 400 collects a
-// quarter as often for about 10 MiB more RSS.
+// quarter as often; RSS under load grew from 58 to 75 MiB.
 const serveGCPercent = 400
 
 // applyGCDefaults sets serve's GOGC unless the deployer chose one.
