@@ -87,15 +87,18 @@ func (w *wire) do(ctx context.Context, method, path, auth, body string) (int, []
 		return 0, nil, err
 	}
 	status, keep, err := c.roundTrip(ctx, w.addr, method, path, auth, body)
-	if err != nil || !keep {
+	if err != nil {
+		// The answer may be half read: the connection cannot carry another.
 		_ = c.c.Close()
-		if err != nil {
-			return 0, nil, err
-		}
-	} else {
-		defer w.put(c)
+		return 0, nil, err
 	}
-	return status, bytes.Clone(c.body.Bytes()), nil
+	out := bytes.Clone(c.body.Bytes())
+	if keep {
+		w.put(c)
+	} else {
+		_ = c.c.Close()
+	}
+	return status, out, nil
 }
 
 // roundTrip reports whether the connection can carry the next request.

@@ -29,6 +29,15 @@ func TestWireRoundTrips(t *testing.T) {
 			_, _ = io.WriteString(w, "first ")
 			w.(http.Flusher).Flush()
 			_, _ = io.WriteString(w, strings.Repeat("x", 5000))
+		case "/drop":
+			// The server goes away mid-answer.
+			conn, buf, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				panic(err)
+			}
+			_, _ = buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+			_ = buf.Flush()
+			_ = conn.Close()
 		case "/close":
 			w.Header().Set("Connection", "close")
 			_, _ = io.WriteString(w, "bye")
@@ -72,6 +81,13 @@ func TestWireRoundTrips(t *testing.T) {
 	check(http.MethodGet, "/echo", "", "", http.StatusOK, "GET   ")
 	if n := dials.Load(); n != 2 {
 		t.Fatalf("%d connections after the server closed one, want 2", n)
+	}
+	if _, _, err := w.do(ctx, http.MethodGet, "/drop", "", ""); err == nil {
+		t.Fatal("an answer cut short reported no error")
+	}
+	check(http.MethodGet, "/echo", "", "", http.StatusOK, "GET   ")
+	if n := dials.Load(); n != 3 {
+		t.Fatalf("%d connections after one broke mid-answer, want 3 (a new one for the next request)", n)
 	}
 }
 
