@@ -44,10 +44,16 @@ type Library struct {
 
 // theme is one parsed set of pages; "" is the deployment's own.
 type theme struct {
-	name   string
-	pages  map[string]*template.Template
+	name  string
+	pages map[string]*template.Template // as parsed, never executed
+	// bound holds each page with its functions bound to one language,
+	// made once at load: cloning and escaping a page on every request
+	// cost more than executing it.
+	bound  map[boundPage]*template.Template
 	static fs.FS
 }
+
+type boundPage struct{ page, lang string }
 
 // Load parses the embedded defaults, the override directory (which may be
 // empty) and every theme in it. Syntax errors and missing blocks fail here,
@@ -97,6 +103,18 @@ func Load(overrideDir string) (*Library, error) {
 	}
 	if lib.scopes, err = loadScopes(base); err != nil {
 		return nil, err
+	}
+	for _, th := range lib.themes {
+		th.bound = map[boundPage]*template.Template{}
+		for page, tmpl := range th.pages {
+			for _, lang := range lib.messages.languages() {
+				bound, err := lib.bind(th, tmpl, lang, nil)
+				if err != nil {
+					return nil, fmt.Errorf("bind %s in %s: %w", page, lang, err)
+				}
+				th.bound[boundPage{page, lang}] = bound
+			}
+		}
 	}
 	return lib, nil
 }
@@ -173,23 +191,44 @@ func (l *Library) render(page string, opts Options, data any, strict bool) ([]by
 	if !ok {
 		th = l.themes[""]
 	}
-	tmpl, ok := th.pages[page]
+	lang := l.messages.resolve(opts.Lang)
+	tmpl, ok := th.bound[boundPage{page, lang}]
 	if !ok {
 		return nil, fmt.Errorf("render %s: no such page", page)
 	}
-	// Each render works on a clone so the functions can carry this
-	// request's language; the parsed original is never executed.
-	clone, err := tmpl.Clone()
-	if err != nil {
+	var missing []string
+	if strict {
+		// A clone of its own, to collect the messages this render lacks.
+		var err error
+		if tmpl, err = l.bind(th, th.pages[page], lang, &missing); err != nil {
+			return nil, fmt.Errorf("render %s: %w", page, err)
+		}
+	}
+	var buf bytes.Buffer
+	if err := tmpl.ExecuteTemplate(&buf, "layout", data); err != nil {
 		return nil, fmt.Errorf("render %s: %w", page, err)
 	}
-	lang := l.messages.resolve(opts.Lang)
-	var missing []string
-	clone.Funcs(template.FuncMap{
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("render %s: no message %q in language %q or in English", page, missing[0], lang)
+	}
+	return buf.Bytes(), nil
+}
+
+// bind clones a parsed page with its functions bound to lang and th. A
+// message missing in lang and in English renders as its key, and is added to
+// missing when that is not nil.
+func (l *Library) bind(th *theme, parsed *template.Template, lang string, missing *[]string) (*template.Template, error) {
+	clone, err := parsed.Clone()
+	if err != nil {
+		return nil, err
+	}
+	return clone.Funcs(template.FuncMap{
 		"t": func(key string, args ...any) string {
 			msg, ok := l.messages.message(lang, key)
 			if !ok {
-				missing = append(missing, key)
+				if missing != nil {
+					*missing = append(*missing, key)
+				}
 				return key
 			}
 			if len(args) > 0 {
@@ -199,15 +238,7 @@ func (l *Library) render(page string, opts Options, data any, strict bool) ([]by
 		},
 		"lang":   func() string { return lang },
 		"static": func(file string) string { return th.staticURL(file) },
-	})
-	var buf bytes.Buffer
-	if err := clone.ExecuteTemplate(&buf, "layout", data); err != nil {
-		return nil, fmt.Errorf("render %s: %w", page, err)
-	}
-	if strict && len(missing) > 0 {
-		return nil, fmt.Errorf("render %s: no message %q in language %q or in English", page, missing[0], lang)
-	}
-	return buf.Bytes(), nil
+	}), nil
 }
 
 // StaticPrefix is where the deployment's static files are served; a theme's

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/consentry/consentry/handlers"
@@ -161,6 +162,47 @@ func TestLanguages(t *testing.T) {
 	}
 }
 
+// Pages are bound to a language and theme once and shared by every request:
+// renders running at the same time must each get their own.
+func TestParallelRendersKeepTheirLanguageAndTheme(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "partner/static/logo.css", "")
+	lib, err := templates.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		opts      templates.Options
+		want      []string
+		wantStyle string
+	}{
+		{templates.Options{Lang: "en"}, []string{`lang="en"`, "Allow"}, `href="/static/style.css"`},
+		{templates.Options{Lang: "de"}, []string{`lang="de"`, "Erlauben"}, `href="/static/style.css"`},
+		{templates.Options{Theme: "partner", Lang: "de"}, []string{`lang="de"`, "Erlauben"}, `href="/static/t/partner/style.css"`},
+		{templates.Options{Theme: "partner", Lang: "fr"}, []string{`lang="en"`, "Allow"}, `href="/static/t/partner/style.css"`},
+	}
+	var wg sync.WaitGroup
+	for i := range 4 * len(cases) {
+		c := cases[i%len(cases)]
+		wg.Go(func() {
+			for range 20 {
+				out, err := lib.Render("consent.html", c.opts, handlers.SampleViews()["consent.html"])
+				if err != nil {
+					t.Errorf("render %+v: %v", c.opts, err)
+					return
+				}
+				for _, want := range append(c.want, c.wantStyle) {
+					if !strings.Contains(string(out), want) {
+						t.Errorf("render %+v lacks %q", c.opts, want)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
 func TestScopeCatalogue(t *testing.T) {
 	dir := t.TempDir()
 	write(t, dir, "scopes.yaml", "calendar.read:\n  title:\n    en: Read your calendar\n    de: Ihren Kalender lesen\n  description:\n    en: Events and free/busy times.\n")
@@ -204,4 +246,18 @@ func TestExport(t *testing.T) {
 func fsRead(fsys fs.FS, name string) (string, error) {
 	b, err := fs.ReadFile(fsys, name)
 	return string(b), err
+}
+
+func BenchmarkRenderConsent(b *testing.B) {
+	lib, err := templates.Load("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := handlers.SampleViews()["consent.html"]
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := lib.Render("consent.html", templates.Options{Lang: "de"}, data); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
