@@ -27,6 +27,10 @@ const (
 	// checkpoint waits for those readers (milliseconds; new readers read
 	// the database file) and lets the next commit start the WAL over.
 	restartAfterPages = 8192
+	// restartAttempts and restartRetryDelay bound the RESTART's wait for
+	// readers that still read the WAL (see restart).
+	restartAttempts   = 50
+	restartRetryDelay = 100 * time.Microsecond
 	// walSizeLimitBytes truncates the WAL file back to this size after a
 	// checkpoint has emptied it, so that a burst does not leave a large
 	// file behind.
@@ -35,15 +39,18 @@ const (
 
 // walCheckpointer runs PASSIVE checkpoints in the background until stopped.
 type walCheckpointer struct {
-	db     *sql.DB
-	cancel context.CancelFunc
-	done   chan struct{}
+	db *sql.DB
+	// whileWritesWait runs a function while the store's writes wait for
+	// it in the write group's queue (writeGroup.whileIdle).
+	whileWritesWait func(context.Context, func()) error
+	cancel          context.CancelFunc
+	done            chan struct{}
 }
 
-func startCheckpointer(db *sql.DB, logger *slog.Logger) *walCheckpointer {
+func startCheckpointer(db *sql.DB, whileWritesWait func(context.Context, func()) error, logger *slog.Logger) *walCheckpointer {
 	db.SetMaxOpenConns(1)
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &walCheckpointer{db: db, cancel: cancel, done: make(chan struct{})}
+	c := &walCheckpointer{db: db, whileWritesWait: whileWritesWait, cancel: cancel, done: make(chan struct{})}
 	go c.run(ctx, logger)
 	return c
 }
@@ -81,10 +88,40 @@ func (c *walCheckpointer) checkpoint(ctx context.Context) error {
 	if walPages < restartAfterPages {
 		return nil
 	}
-	if _, err := c.db.ExecContext(ctx, "PRAGMA wal_checkpoint(RESTART)"); err != nil {
-		return fmt.Errorf("wal_checkpoint(RESTART): %w", err)
+	var restartErr error
+	if err := c.whileWritesWait(ctx, func() { _, restartErr = c.restart(ctx) }); err != nil {
+		return fmt.Errorf("wal_checkpoint(RESTART): wait for the writer: %w", err)
 	}
-	return nil
+	return restartErr
+}
+
+// restart runs a RESTART checkpoint while no write is under way. It blocks
+// the writer while it copies the last frames and syncs, then waits until no
+// reader still reads the WAL. Readers finish in microseconds, but SQLite's
+// busy handler would sleep 1, 2, 5, 10 ms... between tries, every writer
+// waiting meanwhile; so the connection gets no busy timeout and the tries
+// are spaced here, restartRetryDelay apart. If readers keep it busy for
+// all restartAttempts, it reports false and the next tick tries again.
+func (c *walCheckpointer) restart(ctx context.Context) (restarted bool, err error) {
+	conn, err := c.db.Conn(ctx)
+	if err != nil {
+		return false, fmt.Errorf("wal_checkpoint(RESTART): %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "PRAGMA busy_timeout = 0"); err != nil {
+		return false, fmt.Errorf("wal_checkpoint(RESTART): %w", err)
+	}
+	for range restartAttempts {
+		var busy, walPages, copiedPages int
+		if err := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &walPages, &copiedPages); err != nil {
+			return false, fmt.Errorf("wal_checkpoint(RESTART): %w", err)
+		}
+		if busy == 0 {
+			return true, nil
+		}
+		time.Sleep(restartRetryDelay)
+	}
+	return false, nil
 }
 
 // stop ends the loop and closes its connection.

@@ -133,8 +133,8 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*GormStore, err
 			_ = s.Close()
 			return nil, err
 		}
-		s.checkpointer = startCheckpointer(checkpointDB, logger)
 		s.group = newWriteGroup(gdb, sqlDB, &s.writes)
+		s.checkpointer = startCheckpointer(checkpointDB, s.group.whileIdle, logger)
 	}
 	if err := s.registerTimeoutCallbacks(); err != nil {
 		_ = s.Close()

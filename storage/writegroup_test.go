@@ -229,3 +229,34 @@ func TestWriteOutsideATransactionIsNotStarvedByAGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// whileIdle commits the group it finds open before its function runs, and
+// the writers queued behind it wait until the function returns.
+func TestWhileIdleRunsBetweenGroups(t *testing.T) {
+	s := newTestStore(t, nil)
+	first := holdWriter(t, t.Context(), s, "first")
+	type seen struct{ firstCommitted, secondCommitted, groupOpen bool }
+	ran := make(chan seen, 1)
+	idle := make(chan error, 1)
+	go func() {
+		idle <- s.group.whileIdle(t.Context(), func() {
+			ran <- seen{clientExists(t, s, "first"), clientExists(t, s, "second"), s.group.outer != nil}
+		})
+	}()
+	queued(t, s.group, 1)
+	second := beginAndCreate(t.Context(), s, "second")
+	queued(t, s.group, 2)
+	if err := s.Commit(first); err != nil {
+		t.Fatalf("first: %v", err)
+	}
+	if err := <-idle; err != nil {
+		t.Fatalf("whileIdle: %v", err)
+	}
+	if got := <-ran; !got.firstCommitted || got.secondCommitted || got.groupOpen {
+		t.Errorf("while idle: first committed %v, second committed %v, a group open %v; want true, false, false",
+			got.firstCommitted, got.secondCommitted, got.groupOpen)
+	}
+	if err := <-second; err != nil {
+		t.Fatalf("second: %v", err)
+	}
+}
