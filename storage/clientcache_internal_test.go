@@ -1,7 +1,7 @@
 package storage
 
 import (
-	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -51,27 +51,56 @@ func TestMigrateAddsClientGeneration(t *testing.T) {
 }
 
 // When the generation cannot be read, a lookup still answers, from the
-// database, and nothing is cached that a later change could leave stale.
+// database, and nothing is cached that a later change could leave stale. The
+// failure is logged once, not on every lookup, and its end once.
 func TestClientLookupWithoutGeneration(t *testing.T) {
 	ctx := t.Context()
-	s := openForTest(t, "sqlite://"+filepath.Join(t.TempDir(), "consentry.db"))
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	var logs syncBuffer
+	s := newTestStore(t, &logs)
 	if err := s.CreateClient(ctx, &Client{ID: "app", Name: "App"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.gdb.Exec("DROP TABLE " + tableClientGeneration).Error; err != nil {
-		t.Fatal(err)
+	hide := func(from, to string) {
+		t.Helper()
+		if err := s.gdb.Exec("ALTER TABLE " + from + " RENAME TO " + to).Error; err != nil {
+			t.Fatal(err)
+		}
 	}
-	c, err := s.GetStoredClient(ctx, "app")
-	if err != nil {
-		t.Fatalf("lookup without a generation: %v", err)
+	const hidden = "hidden_generation"
+	lookUp := func() {
+		t.Helper()
+		c, err := s.GetStoredClient(ctx, "app")
+		if err != nil {
+			t.Fatalf("lookup: %v", err)
+		}
+		if c.Name != "App" {
+			t.Fatalf("got client %q", c.Name)
+		}
 	}
-	if c.Name != "App" {
-		t.Fatalf("got client %q", c.Name)
+	count := func(msg string) int { return strings.Count(logs.String(), `msg="`+msg) }
+
+	hide(tableClientGeneration, hidden)
+	for range 3 {
+		lookUp()
 	}
 	if n := len(s.clients.clients); n != 0 {
 		t.Fatalf("%d clients cached without a generation", n)
+	}
+	if n := count("client cache bypassed"); n != 1 {
+		t.Errorf("three lookups without a generation logged %d warnings, want 1:\n%s", n, logs.String())
+	}
+	hide(hidden, tableClientGeneration)
+	lookUp()
+	lookUp()
+	if n := count("client cache in use again"); n != 1 {
+		t.Errorf("recovery logged %d times, want 1:\n%s", n, logs.String())
+	}
+	if n := len(s.clients.clients); n != 1 {
+		t.Errorf("%d clients cached once the generation is back, want 1", n)
+	}
+	hide(tableClientGeneration, hidden)
+	lookUp()
+	if n := count("client cache bypassed"); n != 2 {
+		t.Errorf("a second outage logged %d warnings in all, want 2", n)
 	}
 }

@@ -90,9 +90,10 @@ func (s *GormStore) cachedClient(ctx context.Context, id string) (*Client, error
 	return c, nil
 }
 
-// clientGeneration reads the client generation. A failure is logged and the
-// caller loads the client uncached: the load reports the database's state in
-// its own error.
+// clientGeneration reads the client generation. On a failure the caller
+// loads the client uncached: the load reports the database's state in its
+// own error. The failure is logged once until a read succeeds again, not on
+// every request while the database is down.
 func (s *GormStore) clientGeneration(ctx context.Context) (int64, error) {
 	ctx, cancel := s.readContext(ctx)
 	defer cancel()
@@ -102,8 +103,13 @@ func (s *GormStore) clientGeneration(ctx context.Context) (int64, error) {
 		err = row.Scan(&generation)
 	}
 	if err != nil {
-		s.logger.WarnContext(ctx, "client cache bypassed", "err", err)
+		if !s.clientCacheBypassed.Swap(true) {
+			s.logger.WarnContext(ctx, "client cache bypassed until the client generation can be read", "err", err)
+		}
 		return 0, fmt.Errorf("read client generation: %w", err)
+	}
+	if s.clientCacheBypassed.Load() && s.clientCacheBypassed.Swap(false) {
+		s.logger.InfoContext(ctx, "client cache in use again")
 	}
 	return generation, nil
 }

@@ -54,6 +54,9 @@ type GormStore struct {
 	group *writeGroup
 	// clients keeps clients between requests; see clientCache.
 	clients *clientCache
+	// clientCacheBypassed is set while the client generation cannot be
+	// read; see clientGeneration.
+	clientCacheBypassed atomic.Bool
 	// reads holds the prepared statements of the hottest reads.
 	reads preparedReads
 	// writes holds those of the hottest writes, on SQLite.
