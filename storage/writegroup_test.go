@@ -235,12 +235,17 @@ func TestWriteOutsideATransactionIsNotStarvedByAGroup(t *testing.T) {
 func TestWhileIdleRunsBetweenGroups(t *testing.T) {
 	s := newTestStore(t, nil)
 	first := holdWriter(t, t.Context(), s, "first")
-	type seen struct{ firstCommitted, secondCommitted, groupOpen bool }
+	type seen struct {
+		firstErr, secondErr error // of looking each client up
+		groupOpen           bool
+	}
 	ran := make(chan seen, 1)
 	idle := make(chan error, 1)
 	go func() {
 		idle <- s.group.whileIdle(t.Context(), func() {
-			ran <- seen{clientExists(t, s, "first"), clientExists(t, s, "second"), s.group.outer != nil}
+			_, firstErr := s.GetStoredClient(t.Context(), "first")
+			_, secondErr := s.GetStoredClient(t.Context(), "second")
+			ran <- seen{firstErr, secondErr, s.group.outer != nil}
 		})
 	}()
 	queued(t, s.group, 1)
@@ -252,9 +257,10 @@ func TestWhileIdleRunsBetweenGroups(t *testing.T) {
 	if err := <-idle; err != nil {
 		t.Fatalf("whileIdle: %v", err)
 	}
-	if got := <-ran; !got.firstCommitted || got.secondCommitted || got.groupOpen {
-		t.Errorf("while idle: first committed %v, second committed %v, a group open %v; want true, false, false",
-			got.firstCommitted, got.secondCommitted, got.groupOpen)
+	got := <-ran
+	if got.firstErr != nil || !errors.Is(got.secondErr, ErrNotFound) || got.groupOpen {
+		t.Errorf("while idle: first looked up with %v, second with %v, a group open %v; want the first committed, the second not found, no group",
+			got.firstErr, got.secondErr, got.groupOpen)
 	}
 	if err := <-second; err != nil {
 		t.Fatalf("second: %v", err)
