@@ -103,3 +103,16 @@ func TestRestartCheckpointWaitsForNoReader(t *testing.T) {
 		t.Errorf("the WAL held %d frames before the next commit and %d after: it was not started over", frames, got)
 	}
 }
+
+// A RESTART that cannot reach the database reports the error instead of
+// claiming the WAL was started over.
+func TestRestartCheckpointReportsADatabaseError(t *testing.T) {
+	s := newTestStore(t, nil)
+	if err := s.checkpointer.stop(); err != nil {
+		t.Fatal(err)
+	}
+	restarted, err := s.checkpointer.restart(t.Context())
+	if err == nil || restarted {
+		t.Fatalf("restart on a closed connection = %v, %v; want false and an error", restarted, err)
+	}
+}

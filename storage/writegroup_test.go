@@ -266,3 +266,28 @@ func TestWhileIdleRunsBetweenGroups(t *testing.T) {
 		t.Fatalf("second: %v", err)
 	}
 }
+
+// whileIdle gives up when its context ends while it waits for the turn:
+// its function does not run, and the writer holding the turn is unaffected.
+func TestWhileIdleEndsWithItsContext(t *testing.T) {
+	s := newTestStore(t, nil)
+	held := holdWriter(t, t.Context(), s, "held")
+	ctx, cancel := context.WithCancel(t.Context())
+	idle := make(chan error, 1)
+	ran := false
+	go func() { idle <- s.group.whileIdle(ctx, func() { ran = true }) }()
+	queued(t, s.group, 1)
+	cancel()
+	if err := <-idle; !errors.Is(err, context.Canceled) {
+		t.Fatalf("whileIdle after its context ended: %v, want context.Canceled", err)
+	}
+	if ran {
+		t.Error("the function ran although the wait was given up")
+	}
+	if err := s.Commit(held); err != nil {
+		t.Fatalf("the writer holding the turn: %v", err)
+	}
+	if !clientExists(t, s, "held") {
+		t.Error("the held writer's client is missing")
+	}
+}
