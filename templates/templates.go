@@ -104,10 +104,11 @@ func Load(overrideDir string) (*Library, error) {
 	if lib.scopes, err = loadScopes(base); err != nil {
 		return nil, err
 	}
+	languages := lib.messages.languages()
 	for _, th := range lib.themes {
 		th.bound = map[boundPage]*template.Template{}
 		for page, tmpl := range th.pages {
-			for _, lang := range lib.messages.languages() {
+			for _, lang := range languages {
 				bound, err := lib.bind(th, tmpl, lang, nil)
 				if err != nil {
 					return nil, fmt.Errorf("bind %s in %s: %w", page, lang, err)
