@@ -45,7 +45,7 @@ func expiringTables() []expiringTable {
 // Each batch is one statement of its own (in the caller's transaction when
 // ctx carries one, which then holds what it deleted until it commits), so
 // that no table is locked for long: on SQLite a batch holds the database's
-// write lock only while it runs.
+// write lock only while it runs (see collectBatch).
 func (s *GormStore) CollectGarbage(ctx context.Context, now, successorsBefore time.Time, batch int) (int, error) {
 	if batch < 1 {
 		return 0, errors.New("collect garbage: batch must be at least 1")
@@ -57,33 +57,73 @@ func (s *GormStore) CollectGarbage(ctx context.Context, now, successorsBefore ti
 	var zero time.Time
 	total := 0
 	for _, t := range expiringTables() {
-		db := s.db(ctx)
-		expired := db.Session(&gorm.Session{NewDB: true}).Table(t.name).Select(t.key).
-			Where("expires_at > ? AND expires_at < ?", zero, now).Order("expires_at").Limit(batch)
-		res := db.Table(t.name).Where(t.key+" IN (?)", expired).Delete(t.model)
-		if res.Error != nil {
-			return total, fmt.Errorf("collect garbage: delete expired %s: %w", t.what, dbErr(res.Error))
+		expired := func(db *gorm.DB) *gorm.DB {
+			return db.Session(&gorm.Session{NewDB: true}).Table(t.name).Select(t.key).
+				Where("expires_at > ? AND expires_at < ?", zero, now).Order("expires_at").Limit(batch)
 		}
-		total += int(res.RowsAffected)
+		n, err := s.collectBatch(ctx, expired, func(db *gorm.DB) *gorm.DB {
+			return db.Table(t.name).Where(t.key+" IN (?)", expired(db)).Delete(t.model)
+		})
+		total += int(n)
+		if err != nil {
+			return total, fmt.Errorf("collect garbage: delete expired %s: %w", t.what, dbErr(err))
+		}
 	}
-	db := s.db(ctx)
-	retired := db.Session(&gorm.Session{NewDB: true}).Table(tableRefreshTokens).Select("signature").
-		Where("retired_at < ? AND successor IS NOT NULL", successorsBefore).Order("retired_at").Limit(batch)
-	res := db.Table(tableRefreshTokens).Where("signature IN (?)", retired).Update("successor", nil)
-	if res.Error != nil {
-		return total, fmt.Errorf("collect garbage: clear refresh token successors: %w", dbErr(res.Error))
+	retired := func(db *gorm.DB) *gorm.DB {
+		return db.Session(&gorm.Session{NewDB: true}).Table(tableRefreshTokens).Select("signature").
+			Where("retired_at < ? AND successor IS NOT NULL", successorsBefore).Order("retired_at").Limit(batch)
 	}
-	total += int(res.RowsAffected)
+	n, err := s.collectBatch(ctx, retired, func(db *gorm.DB) *gorm.DB {
+		return db.Table(tableRefreshTokens).Where("signature IN (?)", retired(db)).Update("successor", nil)
+	})
+	total += int(n)
+	if err != nil {
+		return total, fmt.Errorf("collect garbage: clear refresh token successors: %w", dbErr(err))
+	}
 
 	// Rate-limit windows have a composite key: a batch is selected by both
 	// columns (row values work on SQLite >= 3.15 and PostgreSQL).
-	db = s.db(ctx)
-	windows := db.Session(&gorm.Session{NewDB: true}).Table(tableRateLimits).Select("key", "window_start").
-		Where("expires_at < ?", now).Order("expires_at").Limit(batch)
-	res = db.Table(tableRateLimits).Where(`("key", "window_start") IN (?)`, windows).Delete(&rateLimitRow{})
-	if res.Error != nil {
-		return total, fmt.Errorf("collect garbage: delete ended rate-limit windows: %w", dbErr(res.Error))
+	ended := func(db *gorm.DB) *gorm.DB {
+		return db.Session(&gorm.Session{NewDB: true}).Table(tableRateLimits).Select("key", "window_start").
+			Where("expires_at < ?", now).Order("expires_at").Limit(batch)
 	}
-	total += int(res.RowsAffected)
+	n, err = s.collectBatch(ctx, ended, func(db *gorm.DB) *gorm.DB {
+		return db.Table(tableRateLimits).Where(`("key", "window_start") IN (?)`, ended(db)).Delete(&rateLimitRow{})
+	})
+	total += int(n)
+	if err != nil {
+		return total, fmt.Errorf("collect garbage: delete ended rate-limit windows: %w", dbErr(err))
+	}
 	return total, nil
+}
+
+// collectBatch runs change, one batch statement of the collector over the
+// rows selected picks, and returns how many rows it changed.
+//
+// It first looks on the reader pool whether selected picks any row: most
+// tables have nothing to collect in most batches, and looking costs the
+// writer nothing. On SQLite, outside a caller's transaction, change then
+// runs with the write group idle (writeGroup.whileIdle): the token
+// endpoint's writes wait for it in the group's queue, first come first
+// served, and get the writer back the moment it ends. Taking the writer
+// connection outside the queue, a statement that met a checkpoint slept in
+// SQLite's busy handler with the connection held, and every writer waited
+// as long.
+func (s *GormStore) collectBatch(ctx context.Context, selected, change func(db *gorm.DB) *gorm.DB) (int64, error) {
+	var found []int
+	if err := selected(s.read(ctx)).Select("1").Limit(1).Scan(&found).Error; err != nil {
+		return 0, err
+	}
+	if len(found) == 0 {
+		return 0, nil
+	}
+	if txFrom(ctx, s) != nil || s.group == nil {
+		res := change(s.db(ctx))
+		return res.RowsAffected, res.Error
+	}
+	var res *gorm.DB
+	if err := s.group.whileIdle(ctx, func() { res = change(s.db(ctx)) }); err != nil {
+		return 0, err
+	}
+	return res.RowsAffected, res.Error
 }
