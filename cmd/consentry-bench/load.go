@@ -40,6 +40,9 @@ type result struct {
 	BenchCPU  time.Duration
 	Note      string
 	Minutes   []interval
+	// IntervalP99 is the 99th percentile latency of the successful
+	// requests started in each Interval of a load with Every set.
+	IntervalP99 []time.Duration
 }
 
 // interval is one minute of a long run.
@@ -50,6 +53,7 @@ type interval struct {
 	DBSize   int64
 	WALSize  int64
 	RSS      int64
+	P99      time.Duration
 }
 
 // load runs fn from workers goroutines until duration passes, ctx ends or
@@ -75,6 +79,9 @@ func (l load) run(ctx context.Context, op string, fn func(ctx context.Context, w
 	defer cancel()
 	var requests, errs atomic.Int64
 	lat := make([][]time.Duration, l.Workers)
+	// slot[w][i] is the Interval in which lat[w][i]'s request started.
+	slot := make([][]int32, l.Workers)
+	perInterval := l.Every != nil && l.Interval > 0
 	errMaps := make([]map[string]int, l.Workers)
 	serverCPU0, benchCPU0 := processCPU(l.ServerPID), processCPU(os.Getpid())
 	start := time.Now()
@@ -100,6 +107,7 @@ func (l load) run(ctx context.Context, op string, fn func(ctx context.Context, w
 	for w := range l.Workers {
 		wg.Go(func() {
 			samples := make([]time.Duration, 0, 4096)
+			var slots []int32
 			em := map[string]int{}
 			for range maxIterationsPerWorker {
 				if ctx.Err() != nil || time.Now().After(deadline) {
@@ -122,9 +130,12 @@ func (l load) run(ctx context.Context, op string, fn func(ctx context.Context, w
 				}
 				if len(samples) < maxSamplesPerWorker {
 					samples = append(samples, d)
+					if perInterval {
+						slots = append(slots, int32(t0.Sub(start)/l.Interval))
+					}
 				}
 			}
-			lat[w], errMaps[w] = samples, em
+			lat[w], slot[w], errMaps[w] = samples, slots, em
 		})
 	}
 	wg.Wait()
@@ -140,7 +151,31 @@ func (l load) run(ctx context.Context, op string, fn func(ctx context.Context, w
 		}
 	}
 	slices.Sort(r.Latencies)
+	if perInterval {
+		r.IntervalP99 = intervalP99(lat, slot)
+	}
 	return r
+}
+
+// intervalP99 returns the 99th percentile of the latencies in each interval
+// (slot[w][i] is the interval of lat[w][i]).
+func intervalP99(lat [][]time.Duration, slot [][]int32) []time.Duration {
+	var byInterval [][]time.Duration
+	for w := range lat {
+		for i, d := range lat[w] {
+			k := int(slot[w][i])
+			for len(byInterval) <= k {
+				byInterval = append(byInterval, nil)
+			}
+			byInterval[k] = append(byInterval[k], d)
+		}
+	}
+	p99 := make([]time.Duration, len(byInterval))
+	for k, ds := range byInterval {
+		slices.Sort(ds)
+		p99[k] = percentile(ds, 99)
+	}
+	return p99
 }
 
 // errorKey names an error in the table: the HTTP status, or "transport".

@@ -59,8 +59,8 @@ loopback port and measures the protocol endpoints over HTTP. Run it with
   make bench                                   SQLite in a temporary directory, 10s per operation
   make bench BENCH_FLAGS="--postgres"          a fresh PostgreSQL database, dropped afterwards
   make bench BENCH_FLAGS="--long"              refresh-rs256 and client-credentials for 10 minutes each,
-                                               throughput and database size per minute, with 1m access
-                                               tokens, 2m refresh idle lifetime and GC every 30s
+                                               throughput, p99 and database size per minute, with 1m
+                                               access tokens, 2m refresh idle lifetime and GC every 30s
   make bench BENCH_FLAGS="--ops jwks,refresh-rs256 --duration 5s --concurrency 8"
 
 Operations: ` + "%s" + `

@@ -206,6 +206,11 @@ func (b *bench) runOp(ctx context.Context, op string) (result, error) {
 		r.Note = strings.TrimPrefix(r.Note+"; "+note, "; ")
 	}
 	r.MaxRSS = b.rss.Reset()
+	for i := range minutes {
+		if i < len(r.IntervalP99) {
+			minutes[i].P99 = r.IntervalP99[i]
+		}
+	}
 	r.Minutes = minutes
 	return r, nil
 }
@@ -421,9 +426,9 @@ func printTable(w io.Writer, results []result) {
 func printMinutes(w io.Writer, r result) {
 	fmt.Fprintf(w, "%s, per minute:\n", r.Op)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "minute\treq/s\terrors\tdatabase MiB\tof which WAL MiB\tserver RSS MiB\t")
+	fmt.Fprintln(tw, "minute\treq/s\tp99 ms\terrors\tdatabase MiB\tof which WAL MiB\tserver RSS MiB\t")
 	for i, m := range r.Minutes {
-		fmt.Fprintf(tw, "%d\t%.1f\t%d\t%.1f\t%.1f\t%.1f\t\n", i+1, float64(m.Requests)/60, m.Errors, mib(m.DBSize), mib(m.WALSize), mib(m.RSS))
+		fmt.Fprintf(tw, "%d\t%.1f\t%.2f\t%d\t%.1f\t%.1f\t%.1f\t\n", i+1, float64(m.Requests)/60, ms(m.P99), m.Errors, mib(m.DBSize), mib(m.WALSize), mib(m.RSS))
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w)

@@ -1,0 +1,35 @@
+package main
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+// Each minute of a long run reports the p99 of the requests that started in
+// it, whichever worker sent them: a stall in one minute must not hide in
+// the whole run's figure, nor leak into the next minute's.
+func TestIntervalP99GroupsLatenciesByTheirInterval(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	var lat [][]time.Duration
+	var slot [][]int32
+	for w := range 2 {
+		var l []time.Duration
+		var s []int32
+		// Interval 0: 1..100 ms; interval 1: 1000 ms from worker 1 only;
+		// interval 2: nothing; interval 3: 7 ms.
+		for i := 1 + w; i <= 100; i += 2 {
+			l, s = append(l, ms(i)), append(s, 0)
+		}
+		if w == 1 {
+			l, s = append(l, ms(1000)), append(s, 1)
+		}
+		l, s = append(l, ms(7)), append(s, 3)
+		lat, slot = append(lat, l), append(slot, s)
+	}
+	got := intervalP99(lat, slot)
+	want := []time.Duration{ms(99), ms(1000), 0, ms(7)}
+	if !slices.Equal(got, want) {
+		t.Errorf("intervalP99 = %v, want %v", got, want)
+	}
+}
