@@ -105,10 +105,9 @@ func (s *GormStore) CollectGarbage(ctx context.Context, now, successorsBefore ti
 // writer nothing. On SQLite, outside a caller's transaction, change then
 // runs with the write group idle (writeGroup.whileIdle): the token
 // endpoint's writes wait for it in the group's queue, first come first
-// served, and get the writer back the moment it ends. Taking the writer
-// connection outside the queue, a statement that met a checkpoint slept in
-// SQLite's busy handler with the connection held, and every writer waited
-// as long.
+// served, and get the writer back the moment it ends. Outside the queue, a
+// statement took the writer connection ahead of every writer queued for
+// it, and cut the open group short.
 func (s *GormStore) collectBatch(ctx context.Context, selected, change func(db *gorm.DB) *gorm.DB) (int64, error) {
 	var found []int
 	if err := selected(s.read(ctx)).Select("1").Limit(1).Scan(&found).Error; err != nil {
