@@ -2,9 +2,23 @@ package storage
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 )
+
+// insertExpiredRefreshToken stores a refresh token that expired an hour
+// before now.
+func insertExpiredRefreshToken(t *testing.T, s *GormStore, now time.Time) {
+	t.Helper()
+	_, err := s.sqlDB.ExecContext(t.Context(), "INSERT INTO "+tableRefreshTokens+" (signature, request_id, client_id, subject, "+
+		"requested_at, expires_at, requested_scopes, granted_scopes, requested_audience, granted_audience, form, session, "+
+		"active, access_token_signature) VALUES ('expired', 'req-expired', 'app', 'sub-1', ?, ?, '[]', '[]', '[]', '[]', '', 'null', true, '')",
+		now.Add(-2*time.Hour), now.Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+}
 
 // The collector's statements wait for the writer in the write group's
 // queue, first come first served, like the token endpoint's writes: a
@@ -15,13 +29,7 @@ func TestCollectorWaitsInTheWriteGroupQueue(t *testing.T) {
 	ctx := t.Context()
 	s := newTestStore(t, nil)
 	now := time.Now().UTC()
-	_, err := s.sqlDB.ExecContext(ctx, "INSERT INTO "+tableRefreshTokens+" (signature, request_id, client_id, subject, "+
-		"requested_at, expires_at, requested_scopes, granted_scopes, requested_audience, granted_audience, form, session, "+
-		"active, access_token_signature) VALUES ('expired', 'req-expired', 'app', 'sub-1', ?, ?, '[]', '[]', '[]', '[]', '', 'null', true, '')",
-		now.Add(-2*time.Hour), now.Add(-time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
+	insertExpiredRefreshToken(t, s, now)
 
 	held := holdWriter(t, ctx, s, "held")
 	type outcome struct {
@@ -72,5 +80,25 @@ func TestCollectorWithNothingExpiredLeavesTheWriterAlone(t *testing.T) {
 	}
 	if err := s.Commit(held); err != nil {
 		t.Fatalf("the writer holding the turn: %v", err)
+	}
+}
+
+// A table the collector cannot read ends the collection with an error that
+// names what it was collecting, and the rows already collected are counted.
+func TestCollectorReportsADatabaseError(t *testing.T) {
+	ctx := t.Context()
+	s := newTestStore(t, nil)
+	now := time.Now().UTC()
+	insertExpiredRefreshToken(t, s, now)
+	// Rate-limit windows are collected last.
+	if _, err := s.sqlDB.ExecContext(ctx, "ALTER TABLE "+tableRateLimits+" RENAME TO gone"); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.CollectGarbage(ctx, now, now.Add(-time.Minute), 100)
+	if err == nil || !strings.Contains(err.Error(), "rate-limit windows") {
+		t.Errorf("CollectGarbage without its rate-limit table: %v; want an error naming the rate-limit windows", err)
+	}
+	if n != 1 {
+		t.Errorf("CollectGarbage counted %d rows before the error, want the expired refresh token", n)
 	}
 }
