@@ -55,44 +55,47 @@ func (s *GormStore) CollectGarbage(ctx context.Context, now, successorsBefore ti
 	// the zero time rather than NULL is not an expiry either. All times are
 	// stored in UTC, so they compare alike on both databases.
 	var zero time.Time
-	total := 0
+	type collection struct {
+		what string // the action, for errors
+		// selected picks the batch's rows; change acts on them.
+		selected, change func(db *gorm.DB) *gorm.DB
+	}
+	var collections []collection
 	for _, t := range expiringTables() {
 		expired := func(db *gorm.DB) *gorm.DB {
 			return db.Session(&gorm.Session{NewDB: true}).Table(t.name).Select(t.key).
 				Where("expires_at > ? AND expires_at < ?", zero, now).Order("expires_at").Limit(batch)
 		}
-		n, err := s.collectBatch(ctx, expired, func(db *gorm.DB) *gorm.DB {
+		collections = append(collections, collection{"delete expired " + t.what, expired, func(db *gorm.DB) *gorm.DB {
 			return db.Table(t.name).Where(t.key+" IN (?)", expired(db)).Delete(t.model)
-		})
-		total += int(n)
-		if err != nil {
-			return total, fmt.Errorf("collect garbage: delete expired %s: %w", t.what, dbErr(err))
-		}
+		}})
 	}
 	retired := func(db *gorm.DB) *gorm.DB {
 		return db.Session(&gorm.Session{NewDB: true}).Table(tableRefreshTokens).Select("signature").
 			Where("retired_at < ? AND successor IS NOT NULL", successorsBefore).Order("retired_at").Limit(batch)
 	}
-	n, err := s.collectBatch(ctx, retired, func(db *gorm.DB) *gorm.DB {
-		return db.Table(tableRefreshTokens).Where("signature IN (?)", retired(db)).Update("successor", nil)
-	})
-	total += int(n)
-	if err != nil {
-		return total, fmt.Errorf("collect garbage: clear refresh token successors: %w", dbErr(err))
-	}
-
 	// Rate-limit windows have a composite key: a batch is selected by both
 	// columns (row values work on SQLite >= 3.15 and PostgreSQL).
 	ended := func(db *gorm.DB) *gorm.DB {
 		return db.Session(&gorm.Session{NewDB: true}).Table(tableRateLimits).Select("key", "window_start").
 			Where("expires_at < ?", now).Order("expires_at").Limit(batch)
 	}
-	n, err = s.collectBatch(ctx, ended, func(db *gorm.DB) *gorm.DB {
-		return db.Table(tableRateLimits).Where(`("key", "window_start") IN (?)`, ended(db)).Delete(&rateLimitRow{})
-	})
-	total += int(n)
-	if err != nil {
-		return total, fmt.Errorf("collect garbage: delete ended rate-limit windows: %w", dbErr(err))
+	collections = append(collections,
+		collection{"clear refresh token successors", retired, func(db *gorm.DB) *gorm.DB {
+			return db.Table(tableRefreshTokens).Where("signature IN (?)", retired(db)).Update("successor", nil)
+		}},
+		collection{"delete ended rate-limit windows", ended, func(db *gorm.DB) *gorm.DB {
+			return db.Table(tableRateLimits).Where(`("key", "window_start") IN (?)`, ended(db)).Delete(&rateLimitRow{})
+		}},
+	)
+
+	total := 0
+	for _, c := range collections {
+		n, err := s.collectBatch(ctx, c.selected, c.change)
+		total += int(n)
+		if err != nil {
+			return total, fmt.Errorf("collect garbage: %s: %w", c.what, dbErr(err))
+		}
 	}
 	return total, nil
 }
@@ -100,25 +103,26 @@ func (s *GormStore) CollectGarbage(ctx context.Context, now, successorsBefore ti
 // collectBatch runs change, one batch statement of the collector over the
 // rows selected picks, and returns how many rows it changed.
 //
-// It first looks on the reader pool whether selected picks any row: most
-// tables have nothing to collect in most batches, and looking costs the
-// writer nothing. On SQLite, outside a caller's transaction, change then
-// runs with the write group idle (writeGroup.whileIdle): the token
+// On SQLite, outside a caller's transaction, it first looks on the reader
+// pool whether selected picks any row: most tables have nothing to collect
+// in most batches, and looking costs the writer nothing. Only then does
+// change run, with the write group idle (writeGroup.whileIdle): the token
 // endpoint's writes wait for it in the group's queue, first come first
 // served, and get the writer back the moment it ends. Outside the queue, a
 // statement took the writer connection ahead of every writer queued for
-// it, and cut the open group short.
+// it, and cut the open group short. Elsewhere (PostgreSQL, a caller's
+// transaction) change runs at once: an empty batch blocks no one there.
 func (s *GormStore) collectBatch(ctx context.Context, selected, change func(db *gorm.DB) *gorm.DB) (int64, error) {
+	if txFrom(ctx, s) != nil || s.group == nil {
+		res := change(s.db(ctx))
+		return res.RowsAffected, res.Error
+	}
 	var found []int
 	if err := selected(s.read(ctx)).Select("1").Limit(1).Scan(&found).Error; err != nil {
 		return 0, err
 	}
 	if len(found) == 0 {
 		return 0, nil
-	}
-	if txFrom(ctx, s) != nil || s.group == nil {
-		res := change(s.db(ctx))
-		return res.RowsAffected, res.Error
 	}
 	var res *gorm.DB
 	if err := s.group.whileIdle(ctx, func() { res = change(s.db(ctx)) }); err != nil {

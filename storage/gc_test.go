@@ -22,9 +22,8 @@ func insertExpiredRefreshToken(t *testing.T, s *GormStore, now time.Time) {
 
 // The collector's statements wait for the writer in the write group's
 // queue, first come first served, like the token endpoint's writes: a
-// statement that took the writer connection outside the queue would sit
-// in SQLite's busy handler while a group holds the lock, and every writer
-// queued behind it would wait as long.
+// statement that took the writer connection outside the queue went ahead
+// of every writer already queued for it.
 func TestCollectorWaitsInTheWriteGroupQueue(t *testing.T) {
 	ctx := t.Context()
 	s := newTestStore(t, nil)
