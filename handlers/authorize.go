@@ -153,6 +153,12 @@ func (h *Authorize) finish(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 	for _, aud := range ar.GetRequestedAudience() {
 		ar.GrantAudience(aud)
 	}
+	requestID, err := provider.NewRequestID()
+	if err != nil {
+		h.serverError(w, r, "request id", err)
+		return
+	}
+	ar.SetID(requestID)
 	session := provider.NewSession(user, authTime, requestedAt, ar.GetGrantedScopes())
 	resp, err := h.Provider.OAuth2.NewAuthorizeResponse(ctx, ar, session)
 	if err != nil {

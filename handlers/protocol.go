@@ -60,6 +60,13 @@ func (h *Protocol) token(w http.ResponseWriter, r *http.Request) {
 		// the registered scopes it asked for. openid and offline_access
 		// concern a user and mean nothing here.
 		session.Subject = ar.GetClient().GetID()
+		id, err := provider.NewRequestID()
+		if err != nil {
+			h.logOAuthError(r, "token request refused", err)
+			oauth.WriteAccessError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
+			return
+		}
+		ar.SetID(id)
 		for _, scope := range ar.GetRequestedScopes() {
 			if scope != provider.ScopeOpenID && scope != provider.ScopeOfflineAcces {
 				ar.GrantScope(scope)

@@ -131,7 +131,7 @@ func (p *Provider) StartDeviceAuthorization(ctx context.Context, r *http.Request
 	if err != nil {
 		return nil, fosite.ErrServerError.WithWrap(err)
 	}
-	requestID, err := newRequestID()
+	requestID, err := NewRequestID()
 	if err != nil {
 		return nil, fosite.ErrServerError.WithWrap(err)
 	}
@@ -414,18 +414,6 @@ func randomToken(n int) (string, error) {
 		return "", fmt.Errorf("generate random token: %w", err)
 	}
 	return base64.RawURLEncoding.EncodeToString(b), nil
-}
-
-// newRequestID returns a random (version 4) UUID, the form of fosite's own
-// request ids.
-func newRequestID() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("generate request id: %w", err)
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:]), nil
 }
 
 // deviceCodeHandler is the device_code grant at the token endpoint (RFC
