@@ -112,7 +112,7 @@ func (p *Provider) fositeConfig() *fosite.Config {
 // compose wires the fosite handlers Consentry serves, listed explicitly.
 func (p *Provider) compose() fosite.OAuth2Provider {
 	config := p.fositeConfig()
-	core := compose.NewOAuth2HMACStrategy(config)
+	core := newOrderedTokens(compose.NewOAuth2HMACStrategy(config), config)
 	strategy := &compose.CommonStrategy{
 		CoreStrategy:               core,
 		OpenIDConnectTokenStrategy: newIDTokenStrategy(p.Keys, config, newSigningSlots(p.Config.TokenConcurrency)),
