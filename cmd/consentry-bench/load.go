@@ -86,6 +86,7 @@ func (l load) run(ctx context.Context, op string, fn func(ctx context.Context, w
 	serverCPU0, benchCPU0 := processCPU(l.ServerPID), processCPU(os.Getpid())
 	start := time.Now()
 	tickerDone := make(chan struct{})
+	reported := 0 // calls of Every; read after tickerDone
 	if l.Every != nil && l.Interval > 0 {
 		go func() {
 			defer close(tickerDone)
@@ -97,6 +98,7 @@ func (l load) run(ctx context.Context, op string, fn func(ctx context.Context, w
 					return
 				case <-tick.C:
 					l.Every(time.Since(start), requests.Load(), errs.Load())
+					reported++
 				}
 			}
 		}()
@@ -142,6 +144,12 @@ func (l load) run(ctx context.Context, op string, fn func(ctx context.Context, w
 	elapsed := time.Since(start)
 	cancel()
 	<-tickerDone
+	// The last interval ends at the deadline, and its tick can lose the race
+	// with the workers' end (elapsed, counted from a later start than the
+	// deadline, may fall a hair short of it: hence the rounding).
+	if intervals := min(l.Duration, elapsed+l.Interval/2) / l.Interval; perInterval && reported < int(intervals) {
+		l.Every(elapsed, requests.Load(), errs.Load())
+	}
 	r := result{Op: op, Workers: l.Workers, Requests: int(requests.Load()), Elapsed: elapsed, Errors: map[string]int{},
 		ServerCPU: processCPU(l.ServerPID) - serverCPU0, BenchCPU: processCPU(os.Getpid()) - benchCPU0}
 	for w := range l.Workers {

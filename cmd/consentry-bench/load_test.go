@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
@@ -31,5 +32,23 @@ func TestIntervalP99GroupsLatenciesByTheirInterval(t *testing.T) {
 	want := []time.Duration{ms(99), ms(1000), 0, ms(7)}
 	if !slices.Equal(got, want) {
 		t.Errorf("intervalP99 = %v, want %v", got, want)
+	}
+}
+
+// A run of N intervals reports N rows: the last tick falls on the deadline
+// and must not be lost to the workers' end.
+func TestEveryIntervalOfARunIsReported(t *testing.T) {
+	const interval = 50 * time.Millisecond
+	for round := range 10 {
+		var rows int
+		l := load{Workers: 4, Duration: 3 * interval, Interval: interval,
+			Every: func(time.Duration, int64, int64) { rows++ }}
+		l.run(t.Context(), "test", func(context.Context, int) error {
+			time.Sleep(time.Millisecond)
+			return nil
+		})
+		if rows != 3 {
+			t.Fatalf("round %d: %d interval rows for a run of 3 intervals", round, rows)
+		}
 	}
 }
