@@ -147,7 +147,7 @@ func (l load) run(ctx context.Context, op string, fn func(ctx context.Context, w
 	// The last interval ends at the deadline, and its tick can lose the race
 	// with the workers' end (elapsed, counted from a later start than the
 	// deadline, may fall a hair short of it: hence the rounding).
-	if intervals := min(l.Duration, elapsed+l.Interval/2) / l.Interval; perInterval && reported < int(intervals) {
+	if perInterval && reported < int(min(l.Duration, elapsed+l.Interval/2)/l.Interval) {
 		l.Every(elapsed, requests.Load(), errs.Load())
 	}
 	r := result{Op: op, Workers: l.Workers, Requests: int(requests.Load()), Elapsed: elapsed, Errors: map[string]int{},

@@ -52,3 +52,15 @@ func TestEveryIntervalOfARunIsReported(t *testing.T) {
 		}
 	}
 }
+
+// Most runs report no intervals.
+func TestARunWithoutIntervals(t *testing.T) {
+	l := load{Workers: 2, Duration: 20 * time.Millisecond}
+	r := l.run(t.Context(), "test", func(context.Context, int) error {
+		time.Sleep(time.Millisecond)
+		return nil
+	})
+	if r.Requests == 0 || r.IntervalP99 != nil {
+		t.Errorf("run without intervals: %d requests, interval p99s %v", r.Requests, r.IntervalP99)
+	}
+}
