@@ -113,13 +113,16 @@ func (p *Provider) fositeConfig() *fosite.Config {
 func (p *Provider) compose() fosite.OAuth2Provider {
 	config := p.fositeConfig()
 	core := newOrderedTokens(compose.NewOAuth2HMACStrategy(config), config)
+	rsaSlots := newSigningSlots(p.Config.TokenConcurrency)
 	strategy := &compose.CommonStrategy{
 		CoreStrategy:               core,
-		OpenIDConnectTokenStrategy: newIDTokenStrategy(p.Keys, config, newSigningSlots(p.Config.TokenConcurrency)),
+		OpenIDConnectTokenStrategy: newIDTokenStrategy(p.Keys, config, rsaSlots),
 		Signer:                     newPublishedKeySigner(p.Keys),
 	}
+	refreshIDTokens := refreshIDTokenHandler{compose.OpenIDConnectRefreshFactory(config, p.Store, strategy).(*openid.OpenIDConnectRefreshHandler)}
 	refresh := &refreshHandler{p: p, strategy: core, config: config,
-		sealer: newKeyedSealer(p.Secrets.TokenHMAC, "consentry refresh successor v1")}
+		sealer:   newKeyedSealer(p.Secrets.TokenHMAC, "consentry refresh successor v1"),
+		idTokens: refreshIDTokens.OpenIDConnectRefreshHandler, rsaSlots: rsaSlots}
 	composed := compose.Compose(config, p.Store, strategy,
 		p.authorizeCodeFactory,
 		compose.OAuth2ClientCredentialsGrantFactory,
@@ -131,7 +134,7 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 		// access is dropped for the code-less ones.
 		compose.OpenIDConnectImplicitFactory,
 		compose.OpenIDConnectHybridFactory,
-		compose.OpenIDConnectRefreshFactory,
+		func(fosite.Configurator, any, any) any { return refreshIDTokens },
 		compose.OAuth2TokenIntrospectionFactory,
 		func(fosite.Configurator, any, any) any { return &revocationHandler{store: p.Store, strategy: core} },
 		compose.OAuth2PKCEFactory,
@@ -179,15 +182,12 @@ func newIDTokenStrategy(keys *KeySet, config fosite.Configurator, rsaSlots signi
 }
 
 func (s *idTokenStrategy) GenerateIDToken(ctx context.Context, lifespan time.Duration, requester fosite.Requester) (string, error) {
-	alg := AlgRS256
-	if c, ok := requester.GetClient().(*storage.Client); ok && c.IDTokenSignedResponseAlg != "" {
-		alg = c.IDTokenSignedResponseAlg
-	}
+	alg := idTokenAlg(requester.GetClient())
 	strategy, ok := s.byAlg[alg]
 	if !ok {
 		return "", fosite.ErrServerError.WithDebugf("no signing key for %s", alg)
 	}
-	if alg == AlgRS256 {
+	if alg == AlgRS256 && !rsaSlotHeld(ctx) {
 		leave, err := s.rsaSlots.enter(ctx)
 		if err != nil {
 			return "", err
@@ -195,6 +195,15 @@ func (s *idTokenStrategy) GenerateIDToken(ctx context.Context, lifespan time.Dur
 		defer leave()
 	}
 	return strategy.GenerateIDToken(ctx, lifespan, requester)
+}
+
+// idTokenAlg is the algorithm of the client's ID tokens
+// (id_token_signed_response_alg), RS256 unless it registered another.
+func idTokenAlg(client fosite.Client) string {
+	if c, ok := client.(*storage.Client); ok && c.IDTokenSignedResponseAlg != "" {
+		return c.IDTokenSignedResponseAlg
+	}
+	return AlgRS256
 }
 
 // authorizeCodeFactory is fosite's authorization code handler, with the

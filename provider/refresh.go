@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/ory/fosite"
@@ -35,6 +36,12 @@ type refreshHandler struct {
 	strategy oauth2.CoreStrategy
 	config   fosite.Configurator
 	sealer   *sealer
+	// idTokens signs the ID token of a refresh ahead of the commit when an
+	// RSA slot is free (see presign.go).
+	idTokens *openid.OpenIDConnectRefreshHandler
+	rsaSlots signingSlots
+	// rotating counts the refreshes between token generation and commit.
+	rotating atomic.Int64
 }
 
 var _ fosite.TokenEndpointHandler = (*refreshHandler)(nil)
@@ -218,11 +225,14 @@ func (h *refreshHandler) populateTokenEndpointResponse(ctx context.Context, requ
 		return h.respondFromSuccessor(ctx, request, responder, oldSignature)
 	}
 	oldSignature := h.strategy.RefreshTokenSignature(ctx, request.GetRequestForm().Get("refresh_token"))
+	h.rotating.Add(1)
+	defer h.rotating.Add(-1)
 
 	access, accessSignature, err := h.strategy.GenerateAccessToken(ctx, request)
 	if err != nil {
 		return fosite.ErrServerError.WithWrap(err)
 	}
+	idToken := h.presignIDToken(ctx, request, access)
 	refresh, refreshSignature, err := h.strategy.GenerateRefreshToken(ctx, request)
 	if err != nil {
 		return fosite.ErrServerError.WithWrap(err)
@@ -264,6 +274,7 @@ func (h *refreshHandler) populateTokenEndpointResponse(ctx context.Context, requ
 	}
 	h.p.observer().RefreshOutcome(RefreshRotated)
 	h.respond(responder, next)
+	idToken.deliver(responder)
 	return nil
 }
 
