@@ -65,6 +65,10 @@ type Config struct {
 	// the number of cores more of them only stretch every request's
 	// latency. 0: the number of cores (GOMAXPROCS).
 	TokenConcurrency int `yaml:"token_concurrency"`
+	// RSASigner chooses what computes RS256 signatures: "auto" (or empty)
+	// uses the system's OpenSSL 3 libcrypto when it loads and signs
+	// correctly, Go's crypto/rsa otherwise; "go" always uses Go's.
+	RSASigner string `yaml:"rsa_signer"`
 }
 
 // DatabaseConfig tunes the connection pool; zero values keep the defaults.
@@ -185,6 +189,9 @@ func (c Config) Validate() error {
 	}
 	if c.TokenConcurrency < 0 {
 		return errors.New("token_concurrency: must not be negative")
+	}
+	if c.RSASigner != "" && c.RSASigner != RSASignerAuto && c.RSASigner != RSASignerGo {
+		return fmt.Errorf("rsa_signer %q: must be %q or %q", c.RSASigner, RSASignerAuto, RSASignerGo)
 	}
 	if !strings.HasPrefix(c.DSN, "sqlite://") && !strings.HasPrefix(c.DSN, "postgres://") && !strings.HasPrefix(c.DSN, "postgresql://") {
 		return fmt.Errorf("dsn: must start with sqlite:// or postgres://")

@@ -23,6 +23,9 @@ func TestConfigValidate(t *testing.T) {
 		{"zero lifespan", func(c *Config) { c.AccessTokenLifespan = 0 }, "access_token_lifespan"},
 		{"token concurrency set", func(c *Config) { c.TokenConcurrency = 4 }, ""},
 		{"negative token concurrency", func(c *Config) { c.TokenConcurrency = -1 }, "token_concurrency"},
+		{"rsa signer go", func(c *Config) { c.RSASigner = RSASignerGo }, ""},
+		{"rsa signer auto", func(c *Config) { c.RSASigner = RSASignerAuto }, ""},
+		{"unknown rsa signer", func(c *Config) { c.RSASigner = "openssl" }, "rsa_signer"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

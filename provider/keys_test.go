@@ -75,7 +75,7 @@ func issueIDToken(t *testing.T, p *Provider, alg string) string {
 	req := fosite.NewAccessRequest(s)
 	req.Client = &storage.Client{ID: "app", IDTokenSignedResponseAlg: alg}
 	req.GrantTypes = fosite.Arguments{"authorization_code"}
-	tok, err := newIDTokenStrategy(p.Keys, p.fositeConfig(), newSigningSlots(0)).GenerateIDToken(t.Context(), time.Hour, req)
+	tok, err := newIDTokenStrategy(p.Keys, p.fositeConfig(), newSigningSlots(0), nil).GenerateIDToken(t.Context(), time.Hour, req)
 	if err != nil {
 		t.Fatalf("generate %s ID token: %v", alg, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-jose/go-jose/v3"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
 	"github.com/ory/fosite/handler/oauth2"
@@ -114,9 +115,11 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 	config := p.fositeConfig()
 	core := newOrderedTokens(compose.NewOAuth2HMACStrategy(config), config)
 	rsaSlots := newSigningSlots(p.Config.TokenConcurrency)
+	rsaSigners, rsaSignedBy := newRSASigners(p.Config.RSASigner)
+	p.Logger.Info("RS256 signatures", "signed_by", rsaSignedBy)
 	strategy := &compose.CommonStrategy{
 		CoreStrategy:               core,
-		OpenIDConnectTokenStrategy: newIDTokenStrategy(p.Keys, config, rsaSlots),
+		OpenIDConnectTokenStrategy: newIDTokenStrategy(p.Keys, config, rsaSlots, rsaSigners),
 		Signer:                     newPublishedKeySigner(p.Keys),
 	}
 	refreshIDTokens := refreshIDTokenHandler{compose.OpenIDConnectRefreshFactory(config, p.Store, strategy).(*openid.OpenIDConnectRefreshHandler)}
@@ -173,10 +176,20 @@ type idTokenStrategy struct {
 
 var _ openid.OpenIDConnectTokenStrategy = (*idTokenStrategy)(nil)
 
-func newIDTokenStrategy(keys *KeySet, config fosite.Configurator, rsaSlots signingSlots) *idTokenStrategy {
+func newIDTokenStrategy(keys *KeySet, config fosite.Configurator, rsaSlots signingSlots, rsaSigners *rsaSigners) *idTokenStrategy {
 	s := &idTokenStrategy{byAlg: map[string]openid.OpenIDConnectTokenStrategy{}, rsaSlots: rsaSlots}
 	for _, alg := range signingAlgs {
-		s.byAlg[alg] = compose.NewOpenIDConnectStrategy(keys.signingKeyGetter(alg), config)
+		getKey := keys.signingKeyGetter(alg)
+		if alg == AlgRS256 && rsaSigners != nil {
+			getKey = func(ctx context.Context) (any, error) {
+				key, err := keys.signingKeyGetter(alg)(ctx)
+				if err != nil {
+					return nil, err
+				}
+				return rsaSigners.key(key.(*jose.JSONWebKey)), nil
+			}
+		}
+		s.byAlg[alg] = compose.NewOpenIDConnectStrategy(getKey, config)
 	}
 	return s
 }

@@ -55,7 +55,7 @@ func TestSigningSlotsDefaultToTheCores(t *testing.T) {
 func TestOnlyRSASignaturesWaitForASlot(t *testing.T) {
 	p := newBenchProvider(t)
 	slots := newSigningSlots(1)
-	strategy := newIDTokenStrategy(p.Keys, p.fositeConfig(), slots)
+	strategy := newIDTokenStrategy(p.Keys, p.fositeConfig(), slots, nil)
 	leave, err := slots.enter(t.Context())
 	if err != nil {
 		t.Fatal(err)

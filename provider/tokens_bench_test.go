@@ -88,12 +88,21 @@ func BenchmarkHMACTokens(b *testing.B) {
 
 // BenchmarkIDTokenSigning signs ID tokens through the provider's strategy,
 // which picks the key by the client's id_token_signed_response_alg.
+// RS256 is measured with Go's crypto/rsa and with OpenSSL (rsa_signer).
 func BenchmarkIDTokenSigning(b *testing.B) {
 	p := newBenchProvider(b)
-	strategy := newIDTokenStrategy(p.Keys, p.fositeConfig(), newSigningSlots(0))
+	signers, _ := newRSASigners(RSASignerAuto)
 	ctx := context.Background()
-	for _, alg := range []string{AlgRS256, AlgES256} {
-		b.Run(alg, func(b *testing.B) {
+	for _, bc := range []struct {
+		name, alg string
+		signers   *rsaSigners
+	}{{"RS256-go", AlgRS256, nil}, {"RS256-openssl", AlgRS256, signers}, {"ES256", AlgES256, nil}} {
+		alg := bc.alg
+		strategy := newIDTokenStrategy(p.Keys, p.fositeConfig(), newSigningSlots(0), bc.signers)
+		b.Run(bc.name, func(b *testing.B) {
+			if bc.name == "RS256-openssl" && bc.signers == nil {
+				b.Skip("OpenSSL is not available here")
+			}
 			ar := benchRequester(alg)
 			if _, err := strategy.GenerateIDToken(ctx, time.Hour, ar); err != nil {
 				b.Fatal(err)
