@@ -12,7 +12,9 @@ import (
 
 	"github.com/go-jose/go-jose/v3"
 	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
 	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/jwt"
 
 	"github.com/consentry/consentry/storage"
 )
@@ -129,5 +131,32 @@ func TestIDTokensSignedThroughOpenSSLVerify(t *testing.T) {
 	}
 	if idToken.Subject != "sub-alice" {
 		t.Errorf("subject %q", idToken.Subject)
+	}
+}
+
+// The provider's own ID token strategy signs RS256 through OpenSSL under
+// the default configuration, and through Go with rsa_signer: go.
+func TestProviderSignsRS256ThroughTheConfiguredSigner(t *testing.T) {
+	openSSLSigners(t)
+	for _, tc := range []struct {
+		choice     string
+		wantOpaque bool
+	}{{"", true}, {RSASignerAuto, true}, {RSASignerGo, false}} {
+		cfg := DefaultConfig()
+		cfg.RSASigner = tc.choice
+		p, err := New(t.Context(), cfg, openTestStore(t), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		strategy := refreshHandlerOf(t, p).idTokens.IDTokenStrategy.(*compose.CommonStrategy).OpenIDConnectTokenStrategy.(*idTokenStrategy)
+		signer := strategy.byAlg[AlgRS256].(*openid.DefaultStrategy).Signer.(*jwt.DefaultSigner)
+		key, err := signer.GetPrivateKey(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, opaque := key.(*jose.JSONWebKey).Key.(*rsaOpaqueSigner)
+		if opaque != tc.wantOpaque {
+			t.Errorf("rsa_signer %q: signs through OpenSSL %v, want %v", tc.choice, opaque, tc.wantOpaque)
+		}
 	}
 }
