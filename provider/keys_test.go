@@ -67,6 +67,13 @@ func rotationConfig() Config {
 // a client registered with alg.
 func issueIDToken(t *testing.T, p *Provider, alg string) string {
 	t.Helper()
+	return issueIDTokenWith(t, p, alg, nil)
+}
+
+// issueIDTokenWith signs as issueIDToken does, RS256 through signers when
+// they are set.
+func issueIDTokenWith(t *testing.T, p *Provider, alg string, signers *rsaSigners) string {
+	t.Helper()
 	s := openid.NewDefaultSession()
 	s.Claims.Subject = "sub-alice"
 	s.Claims.Audience = []string{"app"}
@@ -75,7 +82,7 @@ func issueIDToken(t *testing.T, p *Provider, alg string) string {
 	req := fosite.NewAccessRequest(s)
 	req.Client = &storage.Client{ID: "app", IDTokenSignedResponseAlg: alg}
 	req.GrantTypes = fosite.Arguments{"authorization_code"}
-	tok, err := newIDTokenStrategy(p.Keys, p.fositeConfig(), newSigningSlots(0), nil).GenerateIDToken(t.Context(), time.Hour, req)
+	tok, err := newIDTokenStrategy(p.Keys, p.fositeConfig(), newSigningSlots(0), signers).GenerateIDToken(t.Context(), time.Hour, req)
 	if err != nil {
 		t.Fatalf("generate %s ID token: %v", alg, err)
 	}

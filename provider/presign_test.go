@@ -104,13 +104,8 @@ func TestRefreshIDTokensSignedAheadOrInTurn(t *testing.T) {
 			if err != nil {
 				t.Fatalf("load the new refresh token: %v", err)
 			}
-			claims := stored.GetSession().(*openid.DefaultSession).IDTokenClaims()
-			if claims.AccessTokenHash != "" || claims.JTI != "" {
-				t.Errorf("stored session carries an ID token's claims: at_hash %q, jti %q", claims.AccessTokenHash, claims.JTI)
-			}
-			if len(h.rsaSlots) != 0 {
-				t.Errorf("%d RSA slots still held after the response", len(h.rsaSlots))
-			}
+			wantNoIDTokenClaims(t, stored.GetSession(), "the stored session")
+			wantSlotsFree(t, h)
 		})
 	}
 }
@@ -167,9 +162,21 @@ func TestWhichRefreshesSignAhead(t *testing.T) {
 	if header := jwtHeaderOf(t, raw); header["alg"] != AlgRS256 || header["kid"] == "" {
 		t.Errorf("header %v, want RS256 with a kid", header)
 	}
-	if claims := request.GetSession().(*openid.DefaultSession).IDTokenClaims(); claims.AccessTokenHash != "" || claims.JTI != "" {
-		t.Errorf("signing ahead wrote into the request's session: at_hash %q, jti %q", claims.AccessTokenHash, claims.JTI)
+	wantNoIDTokenClaims(t, request.GetSession(), "the request's session after signing ahead")
+	wantSlotsFree(t, h)
+}
+
+// wantNoIDTokenClaims checks that a session holds none of the claims
+// fosite computes for each ID token it signs.
+func wantNoIDTokenClaims(t *testing.T, session fosite.Session, what string) {
+	t.Helper()
+	if claims := session.(*openid.DefaultSession).IDTokenClaims(); claims.AccessTokenHash != "" || claims.JTI != "" {
+		t.Errorf("%s carries an ID token's claims: at_hash %q, jti %q", what, claims.AccessTokenHash, claims.JTI)
 	}
+}
+
+func wantSlotsFree(t *testing.T, h *refreshHandler) {
+	t.Helper()
 	if len(h.rsaSlots) != 0 {
 		t.Errorf("%d RSA slots still held after the signature", len(h.rsaSlots))
 	}

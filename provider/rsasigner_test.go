@@ -5,18 +5,15 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"runtime"
 	"testing"
-	"time"
 
 	"github.com/go-jose/go-jose/v3"
-	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
-
-	"github.com/consentry/consentry/storage"
 )
 
 // openSSLSigners returns the signers "auto" chooses; on Linux with cgo,
@@ -88,6 +85,12 @@ func TestRSASignersFallBackPerKey(t *testing.T) {
 	if loads != 1 {
 		t.Errorf("key loaded %d times, want once per key id", loads)
 	}
+	unloadable := &rsaSigners{byKID: map[string]*jose.JSONWebKey{}, load: func(*rsa.PrivateKey) (rsaBackend, error) {
+		return nil, errors.New("library refused the key")
+	}}
+	if got := unloadable.key(jwk); got != jwk {
+		t.Fatalf("a key OpenSSL could not load was replaced: %T", got.Key)
+	}
 	if got := (*rsaSigners)(nil).key(jwk); got != jwk {
 		t.Error("rsa_signer go: the key was replaced")
 	}
@@ -105,19 +108,7 @@ func (f fixedSignature) signPKCS1v15SHA256([]byte) ([]byte, error) { return []by
 func TestIDTokensSignedThroughOpenSSLVerify(t *testing.T) {
 	signers := openSSLSigners(t)
 	p := newBenchProvider(t)
-	strategy := newIDTokenStrategy(p.Keys, p.fositeConfig(), newSigningSlots(0), signers)
-	s := openid.NewDefaultSession()
-	s.Claims.Subject = "sub-alice"
-	s.Claims.Audience = []string{"app"}
-	s.Claims.AuthTime = time.Now().UTC()
-	s.Claims.RequestedAt = time.Now().UTC()
-	req := fosite.NewAccessRequest(s)
-	req.Client = &storage.Client{ID: "app"}
-	req.GrantTypes = fosite.Arguments{"authorization_code"}
-	raw, err := strategy.GenerateIDToken(t.Context(), time.Hour, req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := issueIDTokenWith(t, p, AlgRS256, signers)
 	signing, _ := p.Keys.Signing(AlgRS256)
 	if header := jwtHeaderOf(t, raw); header["alg"] != AlgRS256 || header["kid"] != signing.KeyID {
 		t.Errorf("header %v, want RS256 and kid %q", header, signing.KeyID)

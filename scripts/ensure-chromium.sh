@@ -10,17 +10,8 @@ chromium=/usr/bin/chromium
 die() { echo "ensure-chromium: $*" >&2; exit 1; }
 
 if [ ! -x "$chromium" ]; then
-	command -v apt-get >/dev/null || die "no apt-get: install Chromium at $chromium yourself"
-	sudo=""
-	if [ "$(id -u)" -ne 0 ]; then
-		command -v sudo >/dev/null || die "not root and no sudo: install Chromium yourself (apt-get install chromium)"
-		sudo=sudo
-	fi
-	echo "ensure-chromium: Chromium is not installed; installing it" >&2
-	$sudo apt-get update
-	# The lock timeout lets this wait for another apt-get, such as
-	# ensure-postgres.sh under make -j.
-	$sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y chromium
+	echo "ensure-chromium: Chromium is not installed at $chromium" >&2
+	"$(dirname "$0")/apt-install.sh" ensure-chromium chromium
 	[ -x "$chromium" ] || die "apt-get installed chromium, but there is no $chromium"
 fi
 

@@ -13,15 +13,8 @@ die() { echo "ensure-openssl: $*" >&2; exit 1; }
 has_libcrypto() { ldconfig -p 2>/dev/null | grep -q 'libcrypto\.so\.3 '; }
 
 if ! has_libcrypto; then
-	command -v apt-get >/dev/null || die "no apt-get: install OpenSSL 3 (libcrypto.so.3) yourself"
-	sudo=""
-	if [ "$(id -u)" -ne 0 ]; then
-		command -v sudo >/dev/null || die "not root and no sudo: install OpenSSL 3 yourself (apt-get install libssl3)"
-		sudo=sudo
-	fi
-	echo "ensure-openssl: libcrypto.so.3 is not installed; installing libssl3" >&2
-	$sudo apt-get update
-	$sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y libssl3
+	echo "ensure-openssl: libcrypto.so.3 is not installed" >&2
+	"$(dirname "$0")/apt-install.sh" ensure-openssl libssl3
 	has_libcrypto || die "apt-get installed libssl3, but ldconfig finds no libcrypto.so.3"
 fi
 echo "ensure-openssl: $(ldconfig -p | grep -m 1 'libcrypto\.so\.3 ' | sed 's/^[[:space:]]*//')"
