@@ -166,6 +166,29 @@ func TestWhichRefreshesSignAhead(t *testing.T) {
 	wantSlotsFree(t, h)
 }
 
+// A signature ahead that fails leaves the response without an ID token,
+// for fosite's handler to sign in turn and report its own error, and gives
+// its slot back.
+func TestFailedSignatureAheadDeliversNothing(t *testing.T) {
+	p := newBenchProvider(t)
+	h := refreshHandlerOf(t, p)
+	request := benchRequester(AlgRS256)
+	request.GrantTypes = fosite.Arguments{"refresh_token"}
+	// fosite refuses to sign an ID token without a subject.
+	request.GetSession().(*openid.DefaultSession).Claims.Subject = ""
+
+	presigned := h.presignIDToken(t.Context(), request, "ory_at_example.signature")
+	if presigned == nil {
+		t.Fatal("not signed ahead")
+	}
+	responder := fosite.NewAccessResponse()
+	presigned.deliver(responder)
+	if got := responder.GetExtra("id_token"); got != nil {
+		t.Errorf("a failed signature delivered %v", got)
+	}
+	wantSlotsFree(t, h)
+}
+
 // wantNoIDTokenClaims checks that a session holds none of the claims
 // fosite computes for each ID token it signs.
 func wantNoIDTokenClaims(t *testing.T, session fosite.Session, what string) {

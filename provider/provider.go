@@ -115,7 +115,7 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 	config := p.fositeConfig()
 	core := newOrderedTokens(compose.NewOAuth2HMACStrategy(config), config)
 	rsaSlots := newSigningSlots(p.Config.TokenConcurrency)
-	rsaSigners, rsaSignedBy := newRSASigners(p.Config.RSASigner)
+	rsaSigners, rsaSignedBy := newRSASigners(p.Config.RSASigner, p.Logger)
 	p.Logger.Info("RS256 signatures", "signed_by", rsaSignedBy)
 	strategy := &compose.CommonStrategy{
 		CoreStrategy:               core,
@@ -181,12 +181,17 @@ func newIDTokenStrategy(keys *KeySet, config fosite.Configurator, rsaSlots signi
 	for _, alg := range signingAlgs {
 		getKey := keys.signingKeyGetter(alg)
 		if alg == AlgRS256 && rsaSigners != nil {
+			getKeySet := getKey
 			getKey = func(ctx context.Context) (any, error) {
-				key, err := keys.signingKeyGetter(alg)(ctx)
+				key, err := getKeySet(ctx)
 				if err != nil {
 					return nil, err
 				}
-				return rsaSigners.key(key.(*jose.JSONWebKey)), nil
+				jwk, ok := key.(*jose.JSONWebKey)
+				if !ok {
+					return nil, fosite.ErrServerError.WithDebugf("signing key of type %T", key)
+				}
+				return rsaSigners.key(jwk), nil
 			}
 		}
 		s.byAlg[alg] = compose.NewOpenIDConnectStrategy(getKey, config)

@@ -4,7 +4,9 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/go-jose/go-jose/v3"
@@ -31,7 +33,8 @@ type rsaBackend interface {
 // through OpenSSL, made once per key id. Keys OpenSSL cannot take stay with
 // Go's crypto/rsa.
 type rsaSigners struct {
-	load func(*rsa.PrivateKey) (rsaBackend, error)
+	load   func(*rsa.PrivateKey) (rsaBackend, error)
+	logger *slog.Logger
 
 	mu    sync.Mutex
 	byKID map[string]*jose.JSONWebKey
@@ -39,7 +42,7 @@ type rsaSigners struct {
 
 // newRSASigners returns the signers the configuration asks for, and a
 // description of what signs RS256 for the startup log.
-func newRSASigners(choice string) (*rsaSigners, string) {
+func newRSASigners(choice string, logger *slog.Logger) (*rsaSigners, string) {
 	if choice == RSASignerGo {
 		return nil, "Go crypto/rsa (rsa_signer: go)"
 	}
@@ -47,7 +50,7 @@ func newRSASigners(choice string) (*rsaSigners, string) {
 	if err != nil {
 		return nil, fmt.Sprintf("Go crypto/rsa (OpenSSL not used: %v)", err)
 	}
-	return &rsaSigners{load: newOpenSSLRSAKey, byKID: map[string]*jose.JSONWebKey{}}, version
+	return &rsaSigners{load: newOpenSSLRSAKey, logger: logger, byKID: map[string]*jose.JSONWebKey{}}, version
 }
 
 // key returns the key to sign with in place of jwk.
@@ -60,15 +63,30 @@ func (s *rsaSigners) key(jwk *jose.JSONWebKey) *jose.JSONWebKey {
 	if k, ok := s.byKID[jwk.KeyID]; ok {
 		return k
 	}
-	k := jwk
-	if private, ok := jwk.Key.(*rsa.PrivateKey); ok {
-		if backend, err := s.load(private); err == nil && agreesWithGo(backend, private) {
-			signer := &rsaOpaqueSigner{public: jwk.Public(), backend: backend}
-			k = &jose.JSONWebKey{Key: signer, KeyID: jwk.KeyID, Algorithm: jwk.Algorithm, Use: jwk.Use}
-		}
+	k, err := s.openSSLKey(jwk)
+	if err != nil {
+		// The startup log said OpenSSL signs; say which key does not.
+		s.logger.Warn("RS256 key signs with Go's crypto/rsa instead of OpenSSL", "kid", jwk.KeyID, "err", err)
+		k = jwk
 	}
 	s.byKID[jwk.KeyID] = k
 	return k
+}
+
+func (s *rsaSigners) openSSLKey(jwk *jose.JSONWebKey) (*jose.JSONWebKey, error) {
+	private, ok := jwk.Key.(*rsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("not an RSA private key: %T", jwk.Key)
+	}
+	backend, err := s.load(private)
+	if err != nil {
+		return nil, err
+	}
+	if !agreesWithGo(backend, private) {
+		return nil, errors.New("its test signature differs from Go's")
+	}
+	signer := &rsaOpaqueSigner{public: jwk.Public(), backend: backend}
+	return &jose.JSONWebKey{Key: signer, KeyID: jwk.KeyID, Algorithm: jwk.Algorithm, Use: jwk.Use}, nil
 }
 
 // agreesWithGo checks a loaded key once: its signature of a fixed digest

@@ -1,13 +1,16 @@
 package provider
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/go-jose/go-jose/v3"
@@ -20,7 +23,7 @@ import (
 // where Consentry is deployed, OpenSSL 3 must load.
 func openSSLSigners(t *testing.T) *rsaSigners {
 	t.Helper()
-	signers, signedBy := newRSASigners(RSASignerAuto)
+	signers, signedBy := newRSASigners(RSASignerAuto, slog.New(slog.DiscardHandler))
 	if signers == nil {
 		if runtime.GOOS == "linux" {
 			t.Fatalf("rsa_signer auto fell back to Go on Linux: %s (the system needs libcrypto.so.3, Debian's libssl3)", signedBy)
@@ -71,8 +74,10 @@ func TestRSASignersFallBackPerKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	loads := 0
-	wrong := &rsaSigners{byKID: map[string]*jose.JSONWebKey{}, load: func(*rsa.PrivateKey) (rsaBackend, error) {
+	wrong := &rsaSigners{logger: logger, byKID: map[string]*jose.JSONWebKey{}, load: func(*rsa.PrivateKey) (rsaBackend, error) {
 		loads++
 		return fixedSignature("not a signature"), nil
 	}}
@@ -85,16 +90,24 @@ func TestRSASignersFallBackPerKey(t *testing.T) {
 	if loads != 1 {
 		t.Errorf("key loaded %d times, want once per key id", loads)
 	}
-	unloadable := &rsaSigners{byKID: map[string]*jose.JSONWebKey{}, load: func(*rsa.PrivateKey) (rsaBackend, error) {
+	if got := strings.Count(logs.String(), "kid=k1"); got != 1 || !strings.Contains(logs.String(), "differs from Go") {
+		t.Errorf("want one warning naming the key and the mismatch, got %q", logs.String())
+	}
+
+	logs.Reset()
+	unloadable := &rsaSigners{logger: logger, byKID: map[string]*jose.JSONWebKey{}, load: func(*rsa.PrivateKey) (rsaBackend, error) {
 		return nil, errors.New("library refused the key")
 	}}
 	if got := unloadable.key(jwk); got != jwk {
 		t.Fatalf("a key OpenSSL could not load was replaced: %T", got.Key)
 	}
+	if !strings.Contains(logs.String(), "kid=k1") || !strings.Contains(logs.String(), "library refused the key") {
+		t.Errorf("want a warning naming the key and the load error, got %q", logs.String())
+	}
 	if got := (*rsaSigners)(nil).key(jwk); got != jwk {
 		t.Error("rsa_signer go: the key was replaced")
 	}
-	if signers, _ := newRSASigners(RSASignerGo); signers != nil {
+	if signers, _ := newRSASigners(RSASignerGo, slog.New(slog.DiscardHandler)); signers != nil {
 		t.Error("rsa_signer go chose OpenSSL")
 	}
 }

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"log/slog"
 	"net/url"
 	"testing"
 	"time"
@@ -91,7 +92,7 @@ func BenchmarkHMACTokens(b *testing.B) {
 // RS256 is measured with Go's crypto/rsa and with OpenSSL (rsa_signer).
 func BenchmarkIDTokenSigning(b *testing.B) {
 	p := newBenchProvider(b)
-	signers, _ := newRSASigners(RSASignerAuto)
+	signers, _ := newRSASigners(RSASignerAuto, slog.New(slog.DiscardHandler))
 	ctx := context.Background()
 	for _, bc := range []struct {
 		name, alg string
