@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/gorilla/mux"
 	"github.com/ory/fosite"
@@ -110,7 +111,7 @@ func (h *Protocol) introspect(w http.ResponseWriter, r *http.Request) {
 	// database is enough.
 	ctx := storage.WithClientMemo(r.Context())
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	ir, err := h.Provider.OAuth2.NewIntrospectionRequest(ctx, r, provider.EmptySession())
+	ir, err := h.Provider.Introspect(ctx, r)
 	if err != nil {
 		err = unavailable(err)
 		h.logOAuthError(r, "introspection refused", err)
@@ -120,17 +121,47 @@ func (h *Protocol) introspect(w http.ResponseWriter, r *http.Request) {
 			writeUnavailable(w)
 			return
 		}
-		h.Provider.OAuth2.WriteIntrospectionError(ctx, w, err)
+		h.Provider.OAuth2.WriteAccessError(ctx, w, nil, err)
 		return
 	}
-	if ir.IsActive() && ir.GetTokenUse() == fosite.RefreshToken {
-		// fosite reports the access token's expiry as exp; for a refresh
-		// token RFC 7662 means the refresh token's own. The session is this
-		// request's copy.
-		s := ir.GetAccessRequester().GetSession()
-		s.SetExpiresAt(fosite.AccessToken, s.GetExpiresAt(fosite.RefreshToken))
+	writeIntrospection(w, ir)
+}
+
+// writeIntrospection writes an RFC 7662 response. An inactive token gets
+// {"active": false} and nothing else (§2.2).
+func writeIntrospection(w http.ResponseWriter, ir fosite.IntrospectionResponder) {
+	if !ir.IsActive() {
+		writeJSON(w, http.StatusOK, map[string]bool{"active": false})
+		return
 	}
-	h.Provider.OAuth2.WriteIntrospectionResponse(ctx, w, ir)
+	ar := ir.GetAccessRequester()
+	session := ar.GetSession()
+	out := map[string]any{"active": true, "token_type": ir.GetAccessTokenType(), "client_id": ar.GetClient().GetID()}
+	// For a refresh token RFC 7662 means its own expiry, not that of the
+	// access tokens issued with it.
+	expiresAt := session.GetExpiresAt(fosite.AccessToken)
+	if ir.GetTokenUse() == fosite.RefreshToken {
+		expiresAt = session.GetExpiresAt(fosite.RefreshToken)
+	}
+	if !expiresAt.IsZero() {
+		out["exp"] = expiresAt.Unix()
+	}
+	if at := ar.GetRequestedAt(); !at.IsZero() {
+		out["iat"] = at.Unix()
+	}
+	if scopes := ar.GetGrantedScopes(); len(scopes) > 0 {
+		out["scope"] = strings.Join(scopes, " ")
+	}
+	if sub := session.GetSubject(); sub != "" {
+		out["sub"] = sub
+	}
+	if username := session.GetUsername(); username != "" {
+		out["username"] = username
+	}
+	if aud := ar.GetGrantedAudience(); len(aud) > 0 {
+		out["aud"] = aud
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // userinfo returns the claims the access token's scopes release (OIDC Core §5.3).
@@ -142,7 +173,12 @@ func (h *Protocol) userinfo(w http.ResponseWriter, r *http.Request) {
 		writeBearerError(w, http.StatusUnauthorized, "invalid_request", "An access token is required.")
 		return
 	}
-	_, ar, err := h.Provider.OAuth2.IntrospectToken(ctx, token, fosite.AccessToken, provider.EmptySession())
+	use, ar, err := h.Provider.OAuth2.IntrospectToken(ctx, token, fosite.AccessToken, provider.EmptySession())
+	if err == nil && use != fosite.AccessToken {
+		// fosite's introspection also accepts a refresh token; a refresh
+		// token is never a bearer credential (RFC 6750 §1.2).
+		err = fosite.ErrRequestUnauthorized.WithHint("A refresh token is not an access token.")
+	}
 	if err != nil {
 		err = unavailable(err)
 		h.logOAuthError(r, "userinfo token refused", err)

@@ -89,6 +89,11 @@ type ClientSpec struct {
 	// pages (a subdirectory of the templates directory); empty for the
 	// deployment's pages. See checkTheme for the rules.
 	Theme string
+
+	// Introspect registers a resource server that may introspect tokens
+	// issued to other clients. Only a confidential client can have it:
+	// introspection needs client authentication.
+	Introspect bool
 }
 
 // RegisterClient checks spec against Consentry's registration rules and
@@ -283,6 +288,10 @@ func buildClient(spec ClientSpec) (*storage.Client, error) {
 		}
 	}
 	c.Theme = spec.Theme
+	if spec.Introspect && spec.Public {
+		return nil, invalidf("a public client cannot introspect tokens: introspection needs client authentication")
+	}
+	c.Introspect = spec.Introspect
 	return c, nil
 }
 

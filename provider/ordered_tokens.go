@@ -26,7 +26,13 @@ import (
 //
 // The tokens keep fosite's format (prefix, base64url key, ".", base64url
 // HMAC of the key under the global secret), and fosite validates them
-// unchanged. Only the key differs: 6 bytes of Unix milliseconds
+// unchanged.
+//
+// A signature is only ever derived from a token whose prefix names its kind
+// and whose HMAC verifies: the stored key is the HMAC alone, so a string that
+// keeps a token's HMAC with another key part would otherwise find the same
+// row, and whoever can read the token tables could mint working strings.
+// Every path that looks a presented token up therefore verifies it first. Only the key differs: 6 bytes of Unix milliseconds
 // (big-endian) then 27 random bytes, 33 bytes where fosite's has 32 random
 // ones, so its length tells the two apart. An ordered token's signature is
 // the time in hex (which sorts as the time does, unlike base64url) followed
@@ -59,7 +65,10 @@ const (
 )
 
 var (
-	tokenEncoding  = base64.RawURLEncoding
+	tokenEncoding = base64.RawURLEncoding
+	// strictEncoding refuses encodings with stray trailing bits, so that one
+	// token has exactly one spelling.
+	strictEncoding = base64.RawURLEncoding.Strict()
 	orderedKeyLen  = tokenEncoding.EncodedLen(orderedTimeBytes + orderedRandomBytes)
 	orderedTimeLen = tokenEncoding.EncodedLen(orderedTimeBytes)
 )
@@ -72,24 +81,24 @@ func (s *orderedTokens) GenerateAccessToken(ctx context.Context, _ fosite.Reques
 	return s.generate(ctx, accessTokenPrefix)
 }
 
-func (s *orderedTokens) AccessTokenSignature(_ context.Context, token string) string {
-	return orderedSignature(token, accessTokenPrefix)
+func (s *orderedTokens) AccessTokenSignature(ctx context.Context, token string) string {
+	return s.verifiedSignature(ctx, token, accessTokenPrefix)
 }
 
 func (s *orderedTokens) GenerateRefreshToken(ctx context.Context, _ fosite.Requester) (string, string, error) {
 	return s.generate(ctx, refreshTokenPrefix)
 }
 
-func (s *orderedTokens) RefreshTokenSignature(_ context.Context, token string) string {
-	return orderedSignature(token, refreshTokenPrefix)
+func (s *orderedTokens) RefreshTokenSignature(ctx context.Context, token string) string {
+	return s.verifiedSignature(ctx, token, refreshTokenPrefix)
 }
 
 func (s *orderedTokens) GenerateAuthorizeCode(ctx context.Context, _ fosite.Requester) (string, string, error) {
 	return s.generate(ctx, authorizeCodePrefix)
 }
 
-func (s *orderedTokens) AuthorizeCodeSignature(_ context.Context, token string) string {
-	return orderedSignature(token, authorizeCodePrefix)
+func (s *orderedTokens) AuthorizeCodeSignature(ctx context.Context, token string) string {
+	return s.verifiedSignature(ctx, token, authorizeCodePrefix)
 }
 
 // generate returns a new token with prefix and its signature.
@@ -108,15 +117,51 @@ func (s *orderedTokens) generate(ctx context.Context, prefix string) (token, sig
 	if _, err := rand.Read(key[orderedTimeBytes:]); err != nil {
 		return "", "", fmt.Errorf("token key: %w", err)
 	}
+	encodedMAC := tokenEncoding.EncodeToString(s.mac(ctx, secret, key[:]))
+	return prefix + tokenEncoding.EncodeToString(key[:]) + "." + encodedMAC,
+		hex.EncodeToString(key[:orderedTimeBytes]) + encodedMAC, nil
+}
+
+// mac is the HMAC of a token's key as fosite computes it.
+func (s *orderedTokens) mac(ctx context.Context, secret, key []byte) []byte {
 	newHash := s.config.GetHMACHasher(ctx)
 	if newHash == nil {
 		newHash = sha512.New512_256 // fosite's default
 	}
 	mac := hmac.New(newHash, secret[:hmacKeyBytes])
-	mac.Write(key[:])
-	encodedMAC := tokenEncoding.EncodeToString(mac.Sum(nil))
-	return prefix + tokenEncoding.EncodeToString(key[:]) + "." + encodedMAC,
-		hex.EncodeToString(key[:orderedTimeBytes]) + encodedMAC, nil
+	mac.Write(key)
+	return mac.Sum(nil)
+}
+
+// verifiedSignature returns the signature token is stored under, or "" (which
+// no stored token has) unless token begins with prefix and its HMAC verifies
+// under the global secret. The comparison is constant-time.
+func (s *orderedTokens) verifiedSignature(ctx context.Context, token, prefix string) string {
+	rest, ok := strings.CutPrefix(token, prefix)
+	if !ok {
+		return ""
+	}
+	signature := orderedSignature(rest, "")
+	if signature == "" {
+		return ""
+	}
+	encodedKey, encodedMAC, _ := strings.Cut(rest, ".")
+	key, err := strictEncoding.DecodeString(encodedKey)
+	if err != nil {
+		return ""
+	}
+	presented, err := strictEncoding.DecodeString(encodedMAC)
+	if err != nil {
+		return ""
+	}
+	secret, err := s.config.GetGlobalSecret(ctx)
+	if err != nil || len(secret) < hmacKeyBytes {
+		return ""
+	}
+	if !hmac.Equal(s.mac(ctx, secret, key), presented) {
+		return ""
+	}
+	return signature
 }
 
 // orderedSignature returns the signature token is stored under: "" for a

@@ -123,3 +123,42 @@ func TestOrderedSignatureOfMalformedTokens(t *testing.T) {
 		}
 	}
 }
+
+// A string that keeps a token's prefix, issue time and HMAC but not its
+// key maps to no stored row: every lookup of a presented token begins with
+// its signature, so none of them reaches the row of the real token.
+func TestForgedTokensHaveNoSignature(t *testing.T) {
+	ctx := context.Background()
+	s, _, req := orderedTokensForTest(t)
+	for _, kind := range tokenKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			token, signature, err := kind.generate(s, ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			prefix, rest := token[:len(accessTokenPrefix)], token[len(accessTokenPrefix):]
+			key, mac, _ := strings.Cut(rest, ".")
+			raw, err := tokenEncoding.DecodeString(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw[len(raw)-1] ^= 1
+			forged := prefix + tokenEncoding.EncodeToString(raw) + "." + mac
+			if got := kind.signature(s, ctx, forged); got != "" {
+				t.Errorf("forged token has the signature %q (the real one's is %q)", got, signature)
+			}
+			for name, bad := range map[string]string{
+				"without its prefix":    rest,
+				"with another prefix":   "ory_xx_" + rest,
+				"with a truncated HMAC": token[:len(token)-2],
+			} {
+				if got := kind.signature(s, ctx, bad); got != "" {
+					t.Errorf("token %s has the signature %q", name, got)
+				}
+			}
+			if got := kind.signature(s, ctx, token); got != signature {
+				t.Errorf("the real token's signature is %q, want %q", got, signature)
+			}
+		})
+	}
+}

@@ -87,7 +87,12 @@ func (h *refreshHandler) handleTokenEndpointRequest(ctx context.Context, request
 		return fosite.ErrUnauthorizedClient.WithHint("The client is not allowed to use the refresh_token grant.")
 	}
 	raw := request.GetRequestForm().Get("refresh_token")
+	// "" unless the token's HMAC verifies: a forged string never reaches a
+	// stored row, active, rotated out or revoked.
 	signature := h.strategy.RefreshTokenSignature(ctx, raw)
+	if signature == "" {
+		return fosite.ErrInvalidGrant.WithHint("The refresh token is not valid.")
+	}
 	original, err := h.p.Store.GetRefreshTokenSession(ctx, signature, request.GetSession())
 	switch {
 	case errors.Is(err, fosite.ErrInactiveToken):
@@ -309,6 +314,16 @@ func (h *refreshHandler) respondFromSuccessor(ctx context.Context, request fosit
 			return fosite.ErrInvalidGrant.WithHint("The refresh token was revoked.")
 		}
 		return h.reuseDetected(ctx, request)
+	}
+	// The successor may have been revoked since (RFC 7009, or the grant's
+	// removal): the family has ended, and its tokens must not be handed out
+	// again as if they were alive.
+	alive, err := h.p.Store.RefreshFamilyActive(ctx, request.GetID())
+	if err != nil {
+		return fosite.ErrServerError.WithWrap(err)
+	}
+	if !alive {
+		return fosite.ErrInvalidGrant.WithHint("The refresh token was revoked.")
 	}
 	next, err := h.open(retirement.Successor)
 	if err != nil {

@@ -24,8 +24,14 @@ type revocationHandler struct {
 var _ fosite.RevocationHandler = (*revocationHandler)(nil)
 
 func (h *revocationHandler) RevokeToken(ctx context.Context, token string, hint fosite.TokenType, client fosite.Client) error {
+	// The signatures are "" unless the token's HMAC verifies, so a forged
+	// string revokes nothing.
 	revokeRefresh := func() (bool, error) {
-		ar, err := h.store.GetRefreshTokenSession(ctx, h.strategy.RefreshTokenSignature(ctx, token), nil)
+		signature := h.strategy.RefreshTokenSignature(ctx, token)
+		if signature == "" {
+			return false, nil
+		}
+		ar, err := h.store.GetRefreshTokenSession(ctx, signature, nil)
 		if ar == nil || (err != nil && !errors.Is(err, fosite.ErrInactiveToken)) {
 			return false, ignoreNotFound(err)
 		}
@@ -42,6 +48,9 @@ func (h *revocationHandler) RevokeToken(ctx context.Context, token string, hint 
 	}
 	revokeAccess := func() (bool, error) {
 		signature := h.strategy.AccessTokenSignature(ctx, token)
+		if signature == "" {
+			return false, nil
+		}
 		ar, err := h.store.GetAccessTokenSession(ctx, signature, nil)
 		if err != nil {
 			return false, ignoreNotFound(err)

@@ -220,7 +220,7 @@ func (s *GormStore) SetClientAssertionJWT(ctx context.Context, jti string, exp t
 func clientColumns() []string {
 	return []string{"name", "secret_hash", "public", "redirect_uris", "grant_types", "response_types", "scopes", "audience",
 		"token_endpoint_auth_method", "id_token_signed_response_alg", "logo_uri", "client_uri", "policy_uri", "tos_uri", "theme",
-		"offline_idle_lifetime_ns", "offline_absolute_lifetime_ns", "rotated_secrets", "updated_at"}
+		"offline_idle_lifetime_ns", "offline_absolute_lifetime_ns", "introspect", "rotated_secrets", "updated_at"}
 }
 
 // UpdateClient applies fn to the stored client inside a transaction, with

@@ -61,6 +61,8 @@ var migrations = []migration{
 	{version: 4, name: "grants_remembered_index", up: addIndex(&grantRow{}, rememberedGrantsIndex)},
 	// Garbage collection finds the successors left to clear.
 	{version: 5, name: "refresh_successor_index", up: addIndex(&refreshTokenRow{}, successorIndex)},
+	// Resource servers allowed to introspect other clients' tokens.
+	{version: 6, name: "client_introspect", up: addColumn(&clientRow{}, "Introspect")},
 }
 
 // addIndex is a step that creates the index name of model as the model
@@ -71,6 +73,17 @@ func addIndex(model any, name string) func(tx *gorm.DB) error {
 			return nil
 		}
 		return tx.Migrator().CreateIndex(model, name)
+	}
+}
+
+// addColumn is a step that adds the column of model's field as the model
+// defines it; a no-op where step 1 created it with the table.
+func addColumn(model any, field string) func(tx *gorm.DB) error {
+	return func(tx *gorm.DB) error {
+		if tx.Migrator().HasColumn(model, field) {
+			return nil
+		}
+		return tx.Migrator().AddColumn(model, field)
 	}
 }
 

@@ -63,6 +63,7 @@ type clientRow struct {
 	Theme                    string `gorm:"column:theme;not null;default:''"`
 	OfflineIdleLifetime      int64  `gorm:"column:offline_idle_lifetime_ns;not null;default:0"`
 	OfflineAbsoluteLifetime  int64  `gorm:"column:offline_absolute_lifetime_ns;not null;default:0"`
+	Introspect               bool   `gorm:"column:introspect;not null;default:false"`
 	// RotatedSecrets is the JSON of []RotatedSecret: previous secrets that
 	// still authenticate until they expire.
 	RotatedSecrets string    `gorm:"column:rotated_secrets;not null;default:'[]'"`
@@ -361,6 +362,7 @@ func toClientRow(c *Client) clientRow {
 		Theme:                    c.Theme,
 		OfflineIdleLifetime:      int64(c.OfflineIdleLifetime),
 		OfflineAbsoluteLifetime:  int64(c.OfflineAbsoluteLifetime),
+		Introspect:               c.Introspect,
 		RotatedSecrets:           encodeRotatedSecrets(c.RotatedSecrets),
 		CreatedAt:                utc(c.CreatedAt),
 		UpdatedAt:                utc(c.UpdatedAt),
@@ -408,6 +410,7 @@ func (r *clientRow) toClient() (*Client, error) {
 		Theme:                    r.Theme,
 		OfflineIdleLifetime:      time.Duration(r.OfflineIdleLifetime),
 		OfflineAbsoluteLifetime:  time.Duration(r.OfflineAbsoluteLifetime),
+		Introspect:               r.Introspect,
 		CreatedAt:                utc(r.CreatedAt),
 		UpdatedAt:                utc(r.UpdatedAt),
 	}

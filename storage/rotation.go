@@ -113,3 +113,15 @@ func (s *GormStore) GetRefreshTokenRetirement(ctx context.Context, signature str
 	}
 	return r, nil
 }
+
+// RefreshFamilyActive reports whether an active refresh token of requestID
+// remains. A rotation keeps exactly one; a revocation leaves none.
+func (s *GormStore) RefreshFamilyActive(ctx context.Context, requestID string) (bool, error) {
+	var found []int
+	err := s.read(ctx).Table(tableRefreshTokens).Select("1").
+		Where("request_id = ? AND active = ?", requestID, true).Limit(1).Find(&found).Error
+	if err != nil {
+		return false, fmt.Errorf("look up the refresh token family: %w", dbErr(err))
+	}
+	return len(found) > 0, nil
+}

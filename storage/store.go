@@ -189,6 +189,10 @@ type RefreshRotation interface {
 	// transaction that lost a RetireRefreshToken race it sees the winner's
 	// committed successor.
 	GetRefreshTokenRetirement(ctx context.Context, signature string) (*Retirement, error)
+	// RefreshFamilyActive reports whether any refresh token of the request id
+	// (one family) is still active: false once the family was revoked, or
+	// when the request id is unknown.
+	RefreshFamilyActive(ctx context.Context, requestID string) (bool, error)
 }
 
 // Retirement is what is known of a refresh token beyond fosite's view.
@@ -388,6 +392,9 @@ type Client struct {
 	// deployment's offline-token lifetimes for this client; 0 keeps them.
 	OfflineIdleLifetime     time.Duration
 	OfflineAbsoluteLifetime time.Duration
+	// Introspect marks a resource server that may introspect tokens issued
+	// to other clients; any other client learns only about its own.
+	Introspect bool
 	// RotatedSecrets are hashes of previous secrets, which keep
 	// authenticating the client until they expire.
 	RotatedSecrets []RotatedSecret

@@ -142,6 +142,11 @@ func (s *GormStore) createToken(ctx context.Context, k tokenKind, signature stri
 // decoding the session into session (see toRequest). It returns the row's
 // active flag; callers decide what an inactive row means.
 func (s *GormStore) getToken(ctx context.Context, k tokenKind, signature string, session fosite.Session) (*fosite.Request, bool, error) {
+	if signature == "" {
+		// What the token strategy returns for a malformed or forged token:
+		// no row has it, so it costs no query.
+		return nil, false, fmt.Errorf("load %s: %w", k, ErrNotFound)
+	}
 	var f tokenFields
 	var err error
 	if txFrom(ctx, s) != nil {

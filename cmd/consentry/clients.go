@@ -45,6 +45,11 @@ the templates directory (--templates-dir), 1-64 characters of a-z, 0-9, "-"
 and "_", not "static" or "i18n". Check a theme with 'consentry templates
 check DIR'; see "Customising the pages" in the README.
 
+--introspect registers a resource server (an API) that may introspect tokens
+issued to other clients. Without it a client's introspection requests learn
+only about its own tokens ({"active": false} for any other). Only a
+confidential client can have it.
+
 Example:
   consentry clients create --id app --name "Example App" \
       --redirect-uri https://app.example.com/callback \
@@ -72,6 +77,7 @@ func runClientsCreate(ctx context.Context, e *env, c *command, args []string) (e
 	fs.StringVar(&spec.PolicyURI, "policy-uri", "", "`URL` of the client's privacy policy")
 	fs.StringVar(&spec.TosURI, "tos-uri", "", "`URL` of the client's terms of service")
 	fs.StringVar(&spec.Theme, "theme", "", themeUsage+"\n(default: the deployment's pages)")
+	fs.BoolVar(&spec.Introspect, "introspect", false, "let this client (a resource server) introspect tokens issued to other clients")
 	fs.StringVar(&spec.IDTokenSignedResponseAlg, "id-token-alg", "", "ID token signing `ALG`: RS256 or ES256 (default RS256)")
 	fs.StringVar(&spec.TokenEndpointAuthMethod, "token-endpoint-auth-method", "", "`METHOD`: client_secret_basic, client_secret_post or none\n(default client_secret_basic; none for public clients)")
 	idle := fs.String("offline-idle-lifetime", "", "`DURATION` after which this client's unused offline access ends, at least 1m\n(default: the deployment's offline idle lifetime; needs scope offline_access)")
@@ -261,10 +267,12 @@ type clientView struct {
 	Theme string `json:"theme,omitempty"`
 	// OfflineIdleLifetime and OfflineAbsoluteLifetime are Go durations
 	// ("720h"); absent when the client uses the deployment's.
-	OfflineIdleLifetime     string    `json:"offline_idle_lifetime,omitempty"`
-	OfflineAbsoluteLifetime string    `json:"offline_absolute_lifetime,omitempty"`
-	CreatedAt               time.Time `json:"created_at"`
-	UpdatedAt               time.Time `json:"updated_at"`
+	OfflineIdleLifetime     string `json:"offline_idle_lifetime,omitempty"`
+	OfflineAbsoluteLifetime string `json:"offline_absolute_lifetime,omitempty"`
+	// Introspect: the client may introspect tokens issued to other clients.
+	Introspect bool      `json:"introspect"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
 }
 
 func viewClient(c storage.Client) clientView {
@@ -291,6 +299,7 @@ func viewClient(c storage.Client) clientView {
 		Theme:                    c.Theme,
 		OfflineIdleLifetime:      lifetime(c.OfflineIdleLifetime),
 		OfflineAbsoluteLifetime:  lifetime(c.OfflineAbsoluteLifetime),
+		Introspect:               c.Introspect,
 		CreatedAt:                c.CreatedAt,
 		UpdatedAt:                c.UpdatedAt,
 	}
@@ -338,6 +347,11 @@ func printClient(w io.Writer, c clientView) error {
 	row("scope", c.Scope)
 	row("id_token_signed_response_alg", c.IDTokenSignedResponseAlg)
 	row("theme", cmp.Or(c.Theme, "- (the deployment's pages)"))
+	if c.Introspect {
+		row("introspect", "yes: may introspect tokens issued to other clients")
+	} else {
+		row("introspect", "no: introspects only its own tokens")
+	}
 	if c.hasOfflineAccess() {
 		const deployment = "deployment default"
 		row("offline_idle_lifetime", cmp.Or(c.OfflineIdleLifetime, deployment))

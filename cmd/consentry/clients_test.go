@@ -370,3 +370,30 @@ func TestClientsUpdate(t *testing.T) {
 		t.Errorf("a refused update changed the client: %+v", after)
 	}
 }
+
+func TestClientsIntrospect(t *testing.T) {
+	dsn := tempDSN(t)
+	environ := map[string]string{"CONSENTRY_DSN": dsn}
+	api := []string{"clients", "create", "--id", "api", "--grant-type", "client_credentials", "--scope", "reports", "--introspect"}
+	if r := runCLI(t, "", environ, api...); r.code != 0 || !regexp.MustCompile(`(?m)^introspect:\s+yes`).MatchString(r.stdout) {
+		t.Fatalf("create --introspect: exit %d, stdout:\n%s\nstderr %q", r.code, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, "", environ, "clients", "create", "--id", "app", "--redirect-uri", "https://app.example.com/cb"); r.code != 0 {
+		t.Fatalf("create: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if get := runCLI(t, "", environ, "clients", "get", "app"); get.code != 0 || !regexp.MustCompile(`(?m)^introspect:\s+no`).MatchString(get.stdout) {
+		t.Errorf("get app: exit %d, stdout:\n%s", get.code, get.stdout)
+	}
+	var one map[string]any
+	if r := runCLI(t, "", environ, "clients", "get", "api", "--json"); r.code != 0 || json.Unmarshal([]byte(r.stdout), &one) != nil || one["introspect"] != true {
+		t.Errorf("get api --json: exit %d, stdout %q", r.code, r.stdout)
+	}
+	c, err := openTestStore(t, dsn).GetStoredClient(context.Background(), "api")
+	if err != nil || !c.Introspect {
+		t.Fatalf("stored client %+v (err %v): want Introspect", c, err)
+	}
+	r := runCLI(t, "", environ, "clients", "create", "--id", "spa", "--public", "--redirect-uri", "https://spa.example.com/cb", "--introspect")
+	if r.code != 2 || !strings.Contains(r.stderr, "public client cannot introspect") {
+		t.Errorf("public --introspect: exit %d, stderr %q; want 2", r.code, r.stderr)
+	}
+}

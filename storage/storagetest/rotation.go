@@ -272,3 +272,40 @@ func testRevokeGrantDuringRetire(t *testing.T, s storage.Store) {
 		}
 	}
 }
+
+func testRefreshFamilyActive(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	client := createClient(t, s, "app")
+	family := func(requestID string) bool {
+		t.Helper()
+		alive, err := s.RefreshFamilyActive(ctx, requestID)
+		mustOK(t, err, "RefreshFamilyActive")
+		return alive
+	}
+	ts := createTokens(t, s, client, "sub-alice")
+	other := createTokens(t, s, client, "sub-alice")
+	if !family(ts.req.ID) {
+		t.Fatal("a family with an active refresh token is not active")
+	}
+	// A rotation leaves the successor active.
+	mustOK(t, s.RetireRefreshToken(ctx, ts.refresh, now(), []byte("sealed")), "RetireRefreshToken")
+	if family(ts.req.ID) {
+		t.Fatal("a family whose only token was retired is still active")
+	}
+	next := randomID()
+	mustOK(t, s.CreateRefreshTokenSession(ctx, next, "", ts.req), "CreateRefreshTokenSession")
+	if !family(ts.req.ID) {
+		t.Fatal("a rotated family is not active")
+	}
+	// A revocation ends it, and only it.
+	mustOK(t, s.RevokeRefreshToken(ctx, ts.req.ID), "RevokeRefreshToken")
+	if family(ts.req.ID) {
+		t.Error("a revoked family is still active")
+	}
+	if !family(other.req.ID) {
+		t.Error("revoking one family ended another")
+	}
+	if family("unknown") {
+		t.Error("an unknown request id is an active family")
+	}
+}

@@ -65,6 +65,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"TransactionSurvivesConflict", testTransactionSurvivesConflict},
 		{"FositeFlow", testFositeFlow},
 		{"RetireRefreshToken", testRetireRefreshToken},
+		{"RefreshFamilyActive", testRefreshFamilyActive},
 		{"RetiredOrRevoked", testRetiredOrRevoked},
 		{"RetireRollsBack", testRetireRollsBack},
 		{"RevokeGrantByRequestID", testRevokeGrantByRequestID},
