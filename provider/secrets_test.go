@@ -26,6 +26,9 @@ func openTestStore(t *testing.T) *storage.GormStore {
 	return store
 }
 
+// testSecretsKey is a secrets key as a deployment sets one.
+const testSecretsKey = "a production secrets key of 32+ bytes"
+
 func TestServerSecretsPersistAcrossStarts(t *testing.T) {
 	store := openTestStore(t)
 	ctx := context.Background()
@@ -48,7 +51,7 @@ func TestServerSecretsPersistAcrossStarts(t *testing.T) {
 func TestSecretsKeyEncryptsAtRest(t *testing.T) {
 	store := openTestStore(t)
 	ctx := context.Background()
-	secrets, err := LoadServerSecrets(ctx, store, "a production secrets key", time.Now)
+	secrets, err := LoadServerSecrets(ctx, store, testSecretsKey, time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +62,7 @@ func TestSecretsKeyEncryptsAtRest(t *testing.T) {
 	if !stored.Encrypted || bytes.Contains(stored.Value, secrets.TokenHMAC) {
 		t.Fatal("token secret stored in the clear although a secrets key is set")
 	}
-	if _, err := LoadServerSecrets(ctx, store, "another key", time.Now); err == nil {
+	if _, err := LoadServerSecrets(ctx, store, "another key, also long enough to be accepted", time.Now); err == nil {
 		t.Fatal("secrets decrypted with the wrong key")
 	}
 	if _, err := LoadServerSecrets(ctx, store, "", time.Now); err == nil {
@@ -67,7 +70,7 @@ func TestSecretsKeyEncryptsAtRest(t *testing.T) {
 	}
 
 	cfg := DefaultConfig()
-	cfg.SecretsKey = "a production secrets key"
+	cfg.SecretsKey = testSecretsKey
 	keys, err := LoadKeySet(ctx, store, cfg, time.Now)
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +102,7 @@ func TestSecretsKeyEncryptsAtRest(t *testing.T) {
 			t.Errorf("signing key %s (rotated: %v) stored in the clear although a secrets key is set", sk.KID, sk.KID == rotated[0].KID || sk.KID == rotated[1].KID)
 		}
 	}
-	cfg.SecretsKey = "wrong"
+	cfg.SecretsKey = "a wrong key, though long enough to be accepted"
 	if _, err := LoadKeySet(ctx, store, cfg, time.Now); err == nil {
 		t.Fatal("signing keys decrypted with the wrong key")
 	}
