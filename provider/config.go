@@ -22,7 +22,9 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// DSN selects the database: sqlite://PATH or postgres://...
 	DSN string `yaml:"dsn"`
-	// SecretsKey, when set, encrypts signing keys and server secrets at rest.
+	// SecretsKey, when set, encrypts signing keys and server secrets at
+	// rest. Its bytes, as given (not decoded), are the input of HKDF, so
+	// it must be at least MinSecretsKeyLength of them.
 	SecretsKey string `yaml:"secrets_key"`
 	// TemplatesDir, when set, holds templates that replace the embedded ones.
 	TemplatesDir string `yaml:"templates_dir"`
@@ -98,6 +100,11 @@ type OfflineAccessConfig struct {
 	// racing) instead of counting as reuse; 0 turns it off.
 	RetryWindow Duration `yaml:"retry_window"`
 }
+
+// MinSecretsKeyLength is the shortest secrets_key accepted: 32 bytes, as
+// many as the AES-256 key derived from it. A shorter one is a passphrase,
+// which anyone holding a copy of the database could guess offline.
+const MinSecretsKeyLength = 32
 
 // Values of OfflineAccessConfig.WithoutPromptConsent.
 const (
@@ -186,6 +193,10 @@ func (c Config) Validate() error {
 	}
 	if c.Listen == "" {
 		return errors.New("listen: must not be empty")
+	}
+	if n := len(c.SecretsKey); n > 0 && n < MinSecretsKeyLength {
+		// The length only, never the key: this message is printed and logged.
+		return fmt.Errorf("secrets_key: %d bytes is too short to be a key; use at least %d random bytes, such as the output of 'openssl rand -base64 32'", n, MinSecretsKeyLength)
 	}
 	if c.TokenConcurrency < 0 {
 		return errors.New("token_concurrency: must not be negative")

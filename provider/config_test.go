@@ -26,6 +26,9 @@ func TestConfigValidate(t *testing.T) {
 		{"rsa signer go", func(c *Config) { c.RSASigner = RSASignerGo }, ""},
 		{"rsa signer auto", func(c *Config) { c.RSASigner = RSASignerAuto }, ""},
 		{"unknown rsa signer", func(c *Config) { c.RSASigner = "openssl" }, "rsa_signer"},
+		{"secrets key of 32 bytes", func(c *Config) { c.SecretsKey = strings.Repeat("k", 32) }, ""},
+		{"secrets key of 31 bytes", func(c *Config) { c.SecretsKey = strings.Repeat("k", 31) }, "secrets_key: 31 bytes is too short"},
+		{"no secrets key", func(c *Config) { c.SecretsKey = "" }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

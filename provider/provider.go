@@ -49,7 +49,8 @@ type Provider struct {
 	Observer Observer
 }
 
-// New loads or creates the server secrets and signing keys and composes fosite.
+// New loads or creates the server secrets and signing keys, encrypting
+// those stored before a secrets key was set, and composes fosite.
 func New(ctx context.Context, cfg Config, store storage.Store, logger *slog.Logger, now func() time.Time) (*Provider, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -59,6 +60,9 @@ func New(ctx context.Context, cfg Config, store storage.Store, logger *slog.Logg
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := EncryptAtRest(ctx, store, cfg.SecretsKey, logger); err != nil {
+		return nil, err
 	}
 	secrets, err := LoadServerSecrets(ctx, store, cfg.SecretsKey, now)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"golang.org/x/crypto/hkdf"
@@ -88,6 +89,41 @@ func loadOrCreateSecret(ctx context.Context, store storage.Secrets, sealer *seal
 		return nil, fmt.Errorf("decrypt secret %q: %w", name, err)
 	}
 	return v, nil
+}
+
+// EncryptAtRest encrypts with secretsKey the server secrets and private
+// signing keys stored unencrypted, as a database used before a secrets key
+// was set holds them, and logs how many it encrypted; their values do not
+// change, so tokens, cookies and ID tokens issued before stay valid.
+// Without a secrets key it does nothing. When a value already encrypted
+// does not open with secretsKey, it returns an error and writes nothing.
+// Instances starting at once with the key encrypt each value once between
+// them. Instances still running without the key keep the values they
+// loaded; restarted without it they fail, as when a key was created
+// encrypted.
+func EncryptAtRest(ctx context.Context, store storage.AtRest, secretsKey string, logger *slog.Logger) error {
+	if secretsKey == "" {
+		return nil
+	}
+	secrets, keys, err := store.EncryptAtRest(ctx, atRestSealer{newSealer(secretsKey)})
+	if err != nil {
+		return fmt.Errorf("encrypt server secrets and signing keys with the secrets key: %w", err)
+	}
+	if secrets+keys > 0 && logger != nil {
+		logger.Info("encrypted with the secrets key the server secrets and signing keys stored before it was set",
+			"secrets", secrets, "signing_keys", keys)
+	}
+	return nil
+}
+
+// atRestSealer is the sealer as storage.EncryptAtRest uses it.
+type atRestSealer struct{ s *sealer }
+
+func (a atRestSealer) Open(ciphertext []byte) ([]byte, error) { return a.s.open(ciphertext, true) }
+
+func (a atRestSealer) Seal(plaintext []byte) ([]byte, error) {
+	sealed, _, err := a.s.seal(plaintext)
+	return sealed, err
 }
 
 // sealer encrypts values at rest with AES-256-GCM under a key derived from

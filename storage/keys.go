@@ -162,3 +162,83 @@ func (s *GormStore) CreateSecret(ctx context.Context, sec *Secret) error {
 	}
 	return nil
 }
+
+// EncryptAtRest encrypts the secrets and signing keys stored unencrypted.
+// The rows are updated in name and kid order, so that two instances doing
+// this at once on PostgreSQL wait for each other instead of deadlocking,
+// and only while still unencrypted, so that the later one finds nothing
+// left to do. SQLite takes its write lock at BEGIN (txlock=immediate).
+func (s *GormStore) EncryptAtRest(ctx context.Context, sealer AtRestSealer) (secrets, keys int, err error) {
+	// Nearly every start finds nothing to encrypt: look before writing.
+	var plain, plainKeys int64
+	if err := s.read(ctx).Model(&secretRow{}).Where("encrypted = ?", false).Count(&plain).Error; err != nil {
+		return 0, 0, fmt.Errorf("encrypt at rest: count secrets: %w", dbErr(err))
+	}
+	if err := s.read(ctx).Model(&signingKeyRow{}).Where("encrypted = ?", false).Count(&plainKeys).Error; err != nil {
+		return 0, 0, fmt.Errorf("encrypt at rest: count signing keys: %w", dbErr(err))
+	}
+	if plain+plainKeys == 0 {
+		return 0, 0, nil
+	}
+	err = s.transaction(ctx, func(tx *gorm.DB) error {
+		secrets, keys = 0, 0
+		var secretRows []secretRow
+		if err := tx.Order("name").Find(&secretRows).Error; err != nil {
+			return fmt.Errorf("list secrets: %w", err)
+		}
+		var keyRows []signingKeyRow
+		if err := tx.Order("kid").Find(&keyRows).Error; err != nil {
+			return fmt.Errorf("list signing keys: %w", err)
+		}
+		for _, r := range secretRows {
+			if r.Encrypted {
+				if _, err := sealer.Open(r.Value); err != nil {
+					return fmt.Errorf("secret %q: %w", r.Name, err)
+				}
+			}
+		}
+		for _, r := range keyRows {
+			// A retired key is never read again: it need not open.
+			if r.Encrypted && r.RetiredAt == nil {
+				if _, err := sealer.Open(r.PrivateKey); err != nil {
+					return fmt.Errorf("signing key %q: %w", r.KID, err)
+				}
+			}
+		}
+		for _, r := range secretRows {
+			if r.Encrypted {
+				continue
+			}
+			sealed, err := sealer.Seal(r.Value)
+			if err != nil {
+				return fmt.Errorf("secret %q: %w", r.Name, err)
+			}
+			res := tx.Model(&secretRow{}).Where("name = ? AND encrypted = ?", r.Name, false).
+				Updates(map[string]any{"value": sealed, "encrypted": true})
+			if res.Error != nil {
+				return fmt.Errorf("secret %q: %w", r.Name, res.Error)
+			}
+			secrets += int(res.RowsAffected)
+		}
+		for _, r := range keyRows {
+			if r.Encrypted {
+				continue
+			}
+			sealed, err := sealer.Seal(r.PrivateKey)
+			if err != nil {
+				return fmt.Errorf("signing key %q: %w", r.KID, err)
+			}
+			res := tx.Model(&signingKeyRow{}).Where("kid = ? AND encrypted = ?", r.KID, false).
+				Updates(map[string]any{"private_key": sealed, "encrypted": true})
+			if res.Error != nil {
+				return fmt.Errorf("signing key %q: %w", r.KID, res.Error)
+			}
+			keys += int(res.RowsAffected)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("encrypt at rest: %w", dbErr(err))
+	}
+	return secrets, keys, nil
+}

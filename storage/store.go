@@ -42,6 +42,7 @@ type Store interface {
 	GarbageCollector
 	Keys
 	Secrets
+	AtRest
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
@@ -362,6 +363,29 @@ type Secrets interface {
 	// CreateSecret returns ErrAlreadyExists when the name is taken, so that two
 	// instances starting at once agree on one value.
 	CreateSecret(ctx context.Context, s *Secret) error
+}
+
+// AtRest encrypts what was stored before a secrets key was set.
+type AtRest interface {
+	// EncryptAtRest encrypts, in one transaction, every server secret and
+	// signing key (retired ones too) stored unencrypted: it stores
+	// sealer.Seal of each, marked encrypted. First every encrypted secret
+	// and unretired signing key must open with sealer.Open; otherwise it
+	// returns that error, naming the value, and writes nothing, so that
+	// values never end up encrypted under two keys. A value another caller
+	// encrypted meanwhile is left as they wrote it: callers running at once
+	// encrypt each value once between them, and a second call changes
+	// nothing. It returns how many secrets and keys it encrypted.
+	EncryptAtRest(ctx context.Context, sealer AtRestSealer) (secrets, keys int, err error)
+}
+
+// AtRestSealer is the encryption EncryptAtRest applies.
+type AtRestSealer interface {
+	// Open decrypts a value stored encrypted; an error means it was
+	// encrypted with another key, or is corrupt.
+	Open(ciphertext []byte) ([]byte, error)
+	// Seal encrypts a value stored in the clear.
+	Seal(plaintext []byte) ([]byte, error)
 }
 
 // Client is a registered OAuth 2.0 / OpenID Connect client. It implements

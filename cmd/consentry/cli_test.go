@@ -86,6 +86,8 @@ func TestUsageAndExitStatus(t *testing.T) {
 		{name: "missing argument", args: []string{"clients", "get"}, code: 2, wantStderr: "usage: consentry clients get ID"},
 		{name: "extra argument", args: []string{"version", "now"}, code: 2, wantStderr: "takes no arguments"},
 		{name: "invalid configuration", args: []string{"clients", "list", "--issuer", "ftp://x"}, code: 2, wantStderr: "invalid configuration"},
+		{name: "short secrets key", args: []string{"clients", "list", "--secrets-key", strings.Repeat("k", 31)}, code: 2, wantStderr: "secrets_key: 31 bytes is too short to be a key; use at least 32 random bytes, such as the output of 'openssl rand -base64 32'"},
+		{name: "secrets key of 32 bytes", args: []string{"clients", "list", "--secrets-key", strings.Repeat("k", 32)}, code: 0, wantStdout: "no clients"},
 		{name: "secret and public", args: []string{"clients", "create", "--id", "a", "--public", "--secret", strings.Repeat("s", 32)}, code: 2, wantStderr: "exclude each other"},
 	}
 	for _, tt := range tests {

@@ -124,9 +124,9 @@ func runClientsCreate(ctx context.Context, e *env, c *command, args []string) (e
 	// public client works without the secrets key.
 	var hasher provider.ClientSecretHasher
 	if !spec.Public {
-		secrets, err := provider.LoadServerSecrets(ctx, st, s.cfg.SecretsKey, time.Now)
+		secrets, err := loadServerSecrets(ctx, e, s, st)
 		if err != nil {
-			return fmt.Errorf("load server secrets: %w", err)
+			return err
 		}
 		hasher.Key = secrets.ClientSecretKey
 	}

@@ -45,9 +45,9 @@ func runClientsRotateSecret(ctx context.Context, e *env, c *command, args []stri
 		overlap = s.cfg.ClientSecretOverlap.Std()
 	}
 
-	secrets, err := provider.LoadServerSecrets(ctx, st, s.cfg.SecretsKey, time.Now)
+	secrets, err := loadServerSecrets(ctx, e, s, st)
 	if err != nil {
-		return fmt.Errorf("load server secrets: %w", err)
+		return err
 	}
 	now := time.Now()
 	secret, err := provider.RotateClientSecret(ctx, st, provider.ClientSecretHasher{Key: secrets.ClientSecretKey}, pos[0], overlap, now)

@@ -34,6 +34,12 @@ func settingsFor(t *testing.T, args []string, environ map[string]string) (settin
 	return loadSettings(fs, g, func(k string) string { return environ[k] })
 }
 
+// Secrets keys of the length Validate asks for, told apart by their source.
+const (
+	envSecretsKey  = "env-key-0123456789abcdefghijklmnopqrstuv"
+	flagSecretsKey = "flag-key-0123456789abcdefghijklmnopqrstuv"
+)
+
 func TestConfigPrecedence(t *testing.T) {
 	file := writeFile(t, "consentry.yaml", `
 dsn: sqlite://from-file.db
@@ -84,12 +90,12 @@ remember_consent_for: 48h
 			args: []string{"--config", file},
 			env: map[string]string{
 				"CONSENTRY_DSN": "sqlite://env.db", "CONSENTRY_ISSUER": "https://env.example.com",
-				"CONSENTRY_LISTEN": "127.0.0.1:7200", "CONSENTRY_SECRETS_KEY": "env-key",
+				"CONSENTRY_LISTEN": "127.0.0.1:7200", "CONSENTRY_SECRETS_KEY": envSecretsKey,
 				"CONSENTRY_TEMPLATES_DIR": "/env/templates", "CONSENTRY_DEMO": "false",
 				"CONSENTRY_OFFLINE_ACCESS_WITHOUT_PROMPT_CONSENT": "reject", "CONSENTRY_REMEMBER_CONSENT_FOR": "72h",
 			},
 			want: func(c *provider.Config) {
-				c.DSN, c.Issuer, c.Listen, c.SecretsKey, c.TemplatesDir, c.Demo = "sqlite://env.db", "https://env.example.com", "127.0.0.1:7200", "env-key", "/env/templates", false
+				c.DSN, c.Issuer, c.Listen, c.SecretsKey, c.TemplatesDir, c.Demo = "sqlite://env.db", "https://env.example.com", "127.0.0.1:7200", envSecretsKey, "/env/templates", false
 				c.AccessTokenLifespan = provider.Duration(5 * time.Minute)
 				c.OfflineAccess.WithoutPromptConsent, c.RememberConsentFor = provider.OfflineReject, provider.Duration(72*time.Hour)
 			},
@@ -97,16 +103,16 @@ remember_consent_for: 48h
 		{
 			name: "flags over environment",
 			args: []string{"--config", file, "--dsn", "postgres://db.example.com/consentry", "--issuer", "https://flag.example.com",
-				"--listen", "127.0.0.1:7300", "--secrets-key", "flag-key", "--templates-dir", "/flag/templates", "--demo",
+				"--listen", "127.0.0.1:7300", "--secrets-key", flagSecretsKey, "--templates-dir", "/flag/templates", "--demo",
 				"--offline-access-without-prompt-consent", "ignore", "--remember-consent-for", "90m"},
 			env: map[string]string{
 				"CONSENTRY_DSN": "sqlite://env.db", "CONSENTRY_ISSUER": "https://env.example.com",
-				"CONSENTRY_LISTEN": "127.0.0.1:7200", "CONSENTRY_SECRETS_KEY": "env-key",
+				"CONSENTRY_LISTEN": "127.0.0.1:7200", "CONSENTRY_SECRETS_KEY": envSecretsKey,
 				"CONSENTRY_TEMPLATES_DIR": "/env/templates", "CONSENTRY_DEMO": "false",
 				"CONSENTRY_OFFLINE_ACCESS_WITHOUT_PROMPT_CONSENT": "reject", "CONSENTRY_REMEMBER_CONSENT_FOR": "72h",
 			},
 			want: func(c *provider.Config) {
-				c.DSN, c.Issuer, c.Listen, c.SecretsKey, c.TemplatesDir, c.Demo = "postgres://db.example.com/consentry", "https://flag.example.com", "127.0.0.1:7300", "flag-key", "/flag/templates", true
+				c.DSN, c.Issuer, c.Listen, c.SecretsKey, c.TemplatesDir, c.Demo = "postgres://db.example.com/consentry", "https://flag.example.com", "127.0.0.1:7300", flagSecretsKey, "/flag/templates", true
 				c.AccessTokenLifespan = provider.Duration(5 * time.Minute)
 				c.OfflineAccess.WithoutPromptConsent, c.RememberConsentFor = provider.OfflineIgnore, provider.Duration(90*time.Minute)
 			},

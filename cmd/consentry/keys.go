@@ -60,6 +60,9 @@ func runKeysRotate(ctx context.Context, e *env, c *command, args []string) (err 
 	}
 	defer closeStore(st, &err)
 
+	if err := encryptAtRest(ctx, e, s, st); err != nil {
+		return err
+	}
 	now := time.Now()
 	activateAt := now.Add(s.cfg.KeyPropagationDelay.Std())
 	if *immediate {

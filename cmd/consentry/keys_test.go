@@ -44,7 +44,7 @@ func withStatus(keys map[string]provider.KeyInfo, status string) []provider.KeyI
 
 func TestKeysCommands(t *testing.T) {
 	dsn := tempDSN(t)
-	environ := map[string]string{"CONSENTRY_DSN": dsn, "CONSENTRY_SECRETS_KEY": "the deployment's secrets key"}
+	environ := map[string]string{"CONSENTRY_DSN": dsn, "CONSENTRY_SECRETS_KEY": "the deployment's secrets key, 32 bytes or more"}
 
 	r := runCLI(t, "", environ, "keys", "list")
 	if r.code != 0 || !strings.Contains(r.stdout, "no signing keys") {
@@ -129,7 +129,7 @@ func TestKeysCommands(t *testing.T) {
 	if r := runCLI(t, "", map[string]string{"CONSENTRY_DSN": dsn}, "keys", "rotate"); r.code != 1 || !strings.Contains(r.stderr, "secrets key") {
 		t.Errorf("rotate without the secrets key: exit %d, stderr %q", r.code, r.stderr)
 	}
-	if r := runCLI(t, "", map[string]string{"CONSENTRY_DSN": dsn, "CONSENTRY_SECRETS_KEY": "another key"}, "keys", "rotate"); r.code != 1 {
+	if r := runCLI(t, "", map[string]string{"CONSENTRY_DSN": dsn, "CONSENTRY_SECRETS_KEY": "another key, also long enough to be accepted"}, "keys", "rotate"); r.code != 1 {
 		t.Errorf("rotate with a wrong secrets key: exit %d, stderr %q", r.code, r.stderr)
 	}
 	if n := len(listKeys(t, environ)); n != 6 {

@@ -89,6 +89,7 @@ func runServe(ctx context.Context, e *env, c *command, args []string) (err error
 	logger := s.logger(e.stderr, slog.LevelInfo)
 	cfg := s.cfg
 	applyGCDefaults(e.getenv)
+	warnUnencryptedAtRest(logger, cfg)
 
 	// A broken template stops start-up before the port, the database and
 	// the demo seed are touched. handlers.New loads the templates again;
@@ -210,6 +211,17 @@ func runServe(ctx context.Context, e *env, c *command, args []string) (err error
 		startPublic()
 	}
 	return run.serve(ctx)
+}
+
+// warnUnencryptedAtRest warns, at every start, of a production issuer
+// (https) without a secrets key: the signing keys and server secrets are
+// then in the database in the clear, and a copy of it (a backup, a replica)
+// is enough to sign ID tokens and forge access tokens and session cookies.
+func warnUnencryptedAtRest(logger *slog.Logger, cfg provider.Config) {
+	if cfg.SecretsKey == "" && strings.HasPrefix(cfg.Issuer, "https://") {
+		logger.Warn("no secrets key: signing keys and server secrets are stored unencrypted, so anyone with a copy of the database can sign tokens as this provider; set CONSENTRY_SECRETS_KEY (secrets_key) to at least 32 random bytes",
+			"issuer", cfg.Issuer)
+	}
 }
 
 // migrationPoll is how often a serve waiting for 'consentry migrate'

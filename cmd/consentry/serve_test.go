@@ -39,8 +39,15 @@ var listeningRE = regexp.MustCompile(`listening on (http://\S+)`)
 // function is called, and returns the printed base URL and stdout.
 func startServe(t *testing.T, args ...string) (baseURL string, stdout *syncBuffer, stop func() int) {
 	t.Helper()
+	baseURL, stdout, _, stop = startServeLogging(t, args...)
+	return baseURL, stdout, stop
+}
+
+// startServeLogging is startServe that also returns what serve logs.
+func startServeLogging(t *testing.T, args ...string) (baseURL string, stdout, stderr *syncBuffer, stop func() int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	stdout, stderr = &syncBuffer{}, &syncBuffer{}
 	e := &env{
 		stdin: strings.NewReader(""), stdout: stdout, stderr: stderr,
 		getenv:       func(string) string { return "" },
@@ -80,7 +87,7 @@ func startServe(t *testing.T, args ...string) (baseURL string, stdout *syncBuffe
 		return code
 	}
 	t.Cleanup(func() { stop() })
-	return baseURL, stdout, stop
+	return baseURL, stdout, stderr, stop
 }
 
 func TestServeDemo(t *testing.T) {
@@ -123,6 +130,31 @@ func TestServeDemo(t *testing.T) {
 	}
 	if code := stop(); code != 0 {
 		t.Fatalf("second serve exited with %d", code)
+	}
+}
+
+func TestServeWarnsOfHTTPSWithoutSecretsKey(t *testing.T) {
+	dsn := tempDSN(t)
+	const warning = `level=WARN msg="no secrets key: signing keys and server secrets are stored unencrypted`
+	for start := range 2 { // at every start, not only the first
+		_, _, stderr, stop := startServeLogging(t, "--listen", "127.0.0.1:0", "--issuer", "https://id.example.com", "--dsn", dsn)
+		if code := stop(); code != 0 {
+			t.Fatalf("start %d: exit %d", start, code)
+		}
+		if logs := stderr.String(); !strings.Contains(logs, warning) || !strings.Contains(logs, "CONSENTRY_SECRETS_KEY") {
+			t.Errorf("start %d logs no warning of the missing secrets key:\n%s", start, logs)
+		}
+	}
+
+	for name, args := range map[string][]string{
+		"with a secrets key":  {"--issuer", "https://id.example.com", "--secrets-key", strings.Repeat("k", 32)},
+		"with a local issuer": {},
+	} {
+		_, _, stderr, stop := startServeLogging(t, append([]string{"--listen", "127.0.0.1:0", "--dsn", tempDSN(t)}, args...)...)
+		stop()
+		if logs := stderr.String(); strings.Contains(logs, "no secrets key") {
+			t.Errorf("%s: warning logged:\n%s", name, logs)
+		}
 	}
 }
 

@@ -3,13 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"golang.org/x/term"
 
 	"github.com/consentry/consentry/provider"
 	"github.com/consentry/consentry/storage"
@@ -21,7 +25,10 @@ standard input (one trailing newline is removed), so that it stays out of the
 shell history and the process list:
 
   printf '%s' "$PASSWORD" | consentry users create --username alice \
-      --email alice@example.com --name "Alice Liddell" --password-stdin`
+      --email alice@example.com --name "Alice Liddell" --password-stdin
+
+When standard input is a terminal, the password is asked for twice and not
+shown as it is typed.`
 
 // maxPasswordInput bounds what is read from stdin; real passwords are far
 // shorter (bcrypt takes 72 bytes).
@@ -43,7 +50,7 @@ func runUsersCreate(ctx context.Context, e *env, c *command, args []string) (err
 	if !*passwordStdin {
 		return usagef("--password-stdin is required: the password is read from standard input, never from a flag")
 	}
-	password, err := readPassword(e.stdin)
+	password, err := readPassword(e.stdin, e.stderr)
 	if err != nil {
 		return err
 	}
@@ -71,9 +78,15 @@ func runUsersCreate(ctx context.Context, e *env, c *command, args []string) (err
 	return nil
 }
 
-// readPassword reads the whole of r and removes one trailing newline.
-func readPassword(r io.Reader) (string, error) {
-	raw, err := io.ReadAll(io.LimitReader(r, maxPasswordInput+1))
+// readPassword reads the password from in. At a terminal it prompts on
+// prompt and reads twice with echo off, so that nobody looking at the
+// screen (or its scrollback) sees it; from a pipe or file it reads the
+// whole input and removes one trailing newline.
+func readPassword(in io.Reader, prompt io.Writer) (string, error) {
+	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return promptPassword(int(f.Fd()), prompt)
+	}
+	raw, err := io.ReadAll(io.LimitReader(in, maxPasswordInput+1))
 	if err != nil {
 		return "", fmt.Errorf("read password from standard input: %w", err)
 	}
@@ -86,6 +99,31 @@ func readPassword(r io.Reader) (string, error) {
 		return "", usagef("no password on standard input")
 	}
 	return string(raw), nil
+}
+
+// promptPassword asks for the password twice on the terminal fd, which
+// does not echo it, and refuses an empty one or two that differ.
+func promptPassword(fd int, prompt io.Writer) (string, error) {
+	var typed [2][]byte
+	for i, label := range []string{"Password: ", "Repeat password: "} {
+		fmt.Fprint(prompt, label)
+		pw, err := term.ReadPassword(fd)
+		fmt.Fprintln(prompt) // the Enter key was not echoed either
+		if err != nil {
+			return "", fmt.Errorf("read password from the terminal: %w", err)
+		}
+		if len(pw) == 0 {
+			return "", usagef("no password entered")
+		}
+		if len(pw) > maxPasswordInput {
+			return "", usagef("password is longer than %d bytes", maxPasswordInput)
+		}
+		typed[i] = pw
+	}
+	if subtle.ConstantTimeCompare(typed[0], typed[1]) != 1 {
+		return "", usagef("the two passwords do not match")
+	}
+	return string(typed[0]), nil
 }
 
 // userView is what the CLI shows of a user: never the password hash.

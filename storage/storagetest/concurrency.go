@@ -32,6 +32,7 @@ func RunConcurrencyTests(t *testing.T, newStore func(t *testing.T) storage.Store
 		{"RotateRefreshTokenOnce", testRotateRefreshTokenOnce},
 		{"UpdateUserAtomic", testUpdateUserAtomic},
 		{"CreateSecretOnce", testCreateSecretOnce},
+		{"EncryptAtRestOnce", testEncryptAtRestOnce},
 		{"RevokeGrantsDuringRefresh", testRevokeGrantsDuringRefresh},
 		{"RetireRefreshTokenOnce", testRetireRefreshTokenOnce},
 		{"RevokeGrantDuringRetire", testRevokeGrantDuringRetire},

@@ -43,6 +43,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"CreateSigningKeyOnce", testCreateSigningKeyOnce},
 		{"ClientRotatedSecrets", testClientRotatedSecrets},
 		{"Secrets", testSecrets},
+		{"EncryptAtRest", testEncryptAtRest},
+		{"EncryptAtRestRefusesAnotherKey", testEncryptAtRestRefusesAnotherKey},
 		{"AuthorizeCode", testAuthorizeCode},
 		{"SessionRoundTrip", testSessionRoundTrip},
 		{"AccessTokens", testAccessTokens},
