@@ -87,7 +87,8 @@ func TestServeWaitsForMigrateOnPostgres(t *testing.T) {
 	}
 
 	r := runCLI(t, "", map[string]string{"CONSENTRY_DSN": dsn}, "migrate")
-	if r.code != 0 || !strings.Contains(r.stdout, "applied 5") {
+	// Every migration runs on the empty database.
+	if r.code != 0 || !regexp.MustCompile(`applied [1-9][0-9]*,`).MatchString(r.stdout) {
 		t.Fatalf("migrate: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 	if r := runCLI(t, "", map[string]string{"CONSENTRY_DSN": dsn}, "migrate"); r.code != 0 || !strings.Contains(r.stdout, "applied 0") {
