@@ -25,8 +25,12 @@ type consentView struct {
 	// NotYouNext, for the device flow, is the page "not you?" returns to
 	// after signing out.
 	NotYouNext string
-	Client     clientView
-	User       userView
+	// UserCode, for the device flow, is the code as the device shows it
+	// ("WDJB-MJHT"): the page shows it with a warning against approving a
+	// code that someone else sent.
+	UserCode string
+	Client   clientView
+	User     userView
 	// Scopes are the requested permissions other than offline access.
 	Scopes []scopeView
 	// Offline is offline access, set apart, when it was requested.
