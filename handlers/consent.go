@@ -133,7 +133,7 @@ func (h *Authorize) consent(w http.ResponseWriter, r *http.Request) {
 		h.Logger.InfoContext(ctx, "consent denied", "client_id", ar.GetClient().GetID(), "sub", user.Subject)
 		h.Provider.Audit(ctx, &storage.AuditEvent{Type: storage.EventConsentDenied, Actor: storage.ActorUser, Subject: user.Subject,
 			ClientID: ar.GetClient().GetID(), Scopes: pending.OfferedScopes, IPAddress: clientIP(r), UserAgent: truncate(r.UserAgent(), 512)})
-		h.Provider.OAuth2.WriteAuthorizeError(ctx, w, ar, err)
+		h.writeAuthorizeError(w, r, ar, err)
 		return
 	}
 	g := grantBasis{Scopes: granted, Basis: storage.BasisConsent}
