@@ -66,6 +66,9 @@ func (h *Authorize) authorize(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = provider.CheckPKCE(ar)
 	}
+	if err == nil {
+		err = provider.CheckResponseMode(ar)
+	}
 	if err != nil {
 		h.authorizeError(w, r, ar, err)
 		return

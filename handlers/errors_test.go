@@ -30,6 +30,7 @@ func TestAuthorizeErrors(t *testing.T) {
 	e := newEnv(t)
 	e.client(provider.ClientSpec{ID: "app", Scopes: []string{"openid", "profile"}})
 	e.client(provider.ClientSpec{ID: "spa", Public: true, Scopes: []string{"openid"}})
+	e.client(provider.ClientSpec{ID: "hybrid", Scopes: []string{"openid"}, ResponseTypes: []string{"code", "code id_token"}})
 
 	tests := []struct {
 		name   string
@@ -55,6 +56,11 @@ func TestAuthorizeErrors(t *testing.T) {
 			v.Set("code_challenge_method", "plain")
 		}, wantRedirect: "invalid_request"},
 		{name: "prompt=none without a session", change: func(v url.Values) { v.Set("prompt", "none") }, wantRedirect: "login_required"},
+		{name: "tokens in the query", change: func(v url.Values) {
+			v.Set("client_id", "hybrid")
+			v.Set("response_type", "code id_token")
+			v.Set("response_mode", "query")
+		}, wantRedirect: "unsupported_response_mode"},
 		// Request objects are not supported (OIDC Core §6).
 		{name: "request object", change: func(v url.Values) { v.Set("request", unsignedRequestObject) }, wantRedirect: "request_not_supported"},
 		{name: "request object without openid", change: func(v url.Values) {

@@ -229,6 +229,9 @@ func (p *Provider) FindDeviceAuthorization(ctx context.Context, userCode string)
 // "prompt" policy: it is granted without a screen only under an agreement,
 // and otherwise shown on the consent screen, never silently dropped. The
 // response type counts as "code": the device flow can carry offline access.
+// OutcomeGrant means that no consent is needed, not that no page is: the
+// verification page confirms every code on its screen (RFC 8628 §5.4), and
+// records the decision's basis.
 func (p *Provider) DecideDeviceConsent(ctx context.Context, d *storage.DeviceAuthorization, subject string) (Decision, error) {
 	client, err := p.Store.GetStoredClient(ctx, d.ClientID)
 	if err != nil {

@@ -4,7 +4,23 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"html/template"
+	"strings"
+
+	"github.com/ory/fosite"
 )
+
+// CheckResponseMode refuses at once, before any page is shown, a response
+// mode that fosite refuses only when the response is issued, after the
+// user signed in and consented: a response carrying tokens (implicit,
+// hybrid) is never put in the query, where logs and Referer headers keep
+// it (OAuth 2.0 Multiple Response Type Encoding Practices).
+func CheckResponseMode(ar fosite.AuthorizeRequester) error {
+	if ar.GetResponseMode() == fosite.ResponseModeQuery && !ar.GetResponseTypes().ExactOne("code") {
+		return fosite.ErrUnsupportedResponseMode.WithHintf("The response type %q returns tokens, which the query response mode would expose.",
+			strings.Join(ar.GetResponseTypes(), " "))
+	}
+	return nil
+}
 
 // formPostScript submits a form_post response as soon as the page has
 // loaded (OAuth 2.0 Form Post Response Mode §2). The page's
