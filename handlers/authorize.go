@@ -46,15 +46,51 @@ func (h *Authorize) Mount(r *mux.Router) {
 // authorize is the authorization endpoint (RFC 6749 §3.1, OIDC Core §3.1.2).
 func (h *Authorize) authorize(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	// Parsed here as fosite parses it, which it then reuses.
+	if err := r.ParseMultipartForm(1 << 20); err != nil && !errors.Is(err, http.ErrNotMultipart) {
+		h.authorizeError(w, r, nil, fosite.ErrInvalidRequest.WithHint("Unable to parse the request.").WithWrap(err))
+		return
+	}
+	refusal := requestObjectRefusal(r.Form)
+	if refusal != nil {
+		// Parsed without them, so that the refusal reaches the client at its
+		// redirect URI when the rest of the request is trusted to redirect.
+		// fosite would fetch a request_uri, or take it for a pushed request.
+		r.Form.Del("request")
+		r.Form.Del("request_uri")
+	}
 	ar, err := h.Provider.OAuth2.NewAuthorizeRequest(r.Context(), r)
+	if refusal != nil && (err == nil || ar != nil && ar.IsRedirectURIValid()) {
+		err = refusal
+	}
 	if err == nil {
 		err = provider.CheckPKCE(ar)
+	}
+	if err == nil {
+		err = provider.CheckResponseMode(ar)
 	}
 	if err != nil {
 		h.authorizeError(w, r, ar, err)
 		return
 	}
 	h.proceed(w, r, ar, nil)
+}
+
+// requestObjectRefusal is the answer to a request object, passed by value
+// or by reference, which Consentry does not support (OIDC Core §6.1-6.2;
+// discovery says request_parameter_supported and
+// request_uri_parameter_supported false): request_not_supported or
+// request_uri_not_supported, or nil when form has neither. Refused with or
+// without the openid scope: a request object ignored would silently drop
+// parameters the client meant.
+func requestObjectRefusal(form url.Values) error {
+	switch {
+	case form.Has("request_uri"):
+		return fosite.ErrRequestURINotSupported.WithHint("This provider does not support the request_uri parameter.")
+	case form.Has("request"):
+		return fosite.ErrRequestNotSupported.WithHint("This provider does not support the request parameter.")
+	}
+	return nil
 }
 
 // resume continues a pending request after the user signed in.
@@ -88,7 +124,7 @@ func (h *Authorize) proceed(w http.ResponseWriter, r *http.Request, ar fosite.Au
 	}
 	if needLogin {
 		if prompt.Has("none") {
-			h.Provider.OAuth2.WriteAuthorizeError(ctx, w, ar, fosite.ErrLoginRequired.WithHint("The user is not signed in."))
+			h.writeAuthorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The user is not signed in."))
 			return
 		}
 		id, err := h.savePending(ctx, ar, pending, nil, nil)
@@ -129,7 +165,7 @@ func (h *Authorize) proceed(w http.ResponseWriter, r *http.Request, ar fosite.Au
 		// Unreachable: the user is signed in here.
 		h.serverError(w, r, "decide consent", errors.New("policy asked for a login after one"))
 	default:
-		h.Provider.OAuth2.WriteAuthorizeError(ctx, w, ar, decision.Err)
+		h.writeAuthorizeError(w, r, ar, decision.Err)
 	}
 }
 
@@ -163,7 +199,7 @@ func (h *Authorize) finish(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 	resp, err := h.Provider.OAuth2.NewAuthorizeResponse(ctx, ar, session)
 	if err != nil {
 		logOAuthError(h.Logger, r, "authorization response refused", err)
-		h.Provider.OAuth2.WriteAuthorizeError(ctx, w, ar, err)
+		h.writeAuthorizeError(w, r, ar, err)
 		return
 	}
 	grantID, err := randomID()
@@ -192,7 +228,19 @@ func (h *Authorize) finish(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 	}
 	h.Logger.InfoContext(ctx, "authorization granted", "client_id", ar.GetClient().GetID(), "sub", user.Subject,
 		"scopes", strings.Join(ar.GetGrantedScopes(), " "), "basis", g.Basis, "agreement_id", g.AgreementID)
+	if ar.GetResponseMode() == fosite.ResponseModeFormPost {
+		setFormPostHeaders(w.Header())
+	}
 	h.Provider.OAuth2.WriteAuthorizeResponse(ctx, w, ar, resp)
+}
+
+// writeAuthorizeError sends err to the client's redirect URI, which must be
+// valid. A form_post answer is a page: it gets the headers of every page.
+func (h *Authorize) writeAuthorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
+	if ar.GetResponseMode() == fosite.ResponseModeFormPost {
+		setFormPostHeaders(w.Header())
+	}
+	h.Provider.OAuth2.WriteAuthorizeError(r.Context(), w, ar, err)
 }
 
 func (h *Authorize) consumeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -299,7 +347,7 @@ func (h *Authorize) authorizeError(w http.ResponseWriter, r *http.Request, ar fo
 	err = unavailable(err)
 	logOAuthError(h.Logger, r, "authorization request refused", err)
 	if ar != nil && ar.IsRedirectURIValid() {
-		h.Provider.OAuth2.WriteAuthorizeError(r.Context(), w, ar, err)
+		h.writeAuthorizeError(w, r, ar, err)
 		return
 	}
 	if errors.Is(err, fosite.ErrTemporarilyUnavailable) {

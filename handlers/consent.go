@@ -25,8 +25,12 @@ type consentView struct {
 	// NotYouNext, for the device flow, is the page "not you?" returns to
 	// after signing out.
 	NotYouNext string
-	Client     clientView
-	User       userView
+	// UserCode, for the device flow, is the code as the device shows it
+	// ("WDJB-MJHT"): the page shows it with a warning against approving a
+	// code that someone else sent.
+	UserCode string
+	Client   clientView
+	User     userView
 	// Scopes are the requested permissions other than offline access.
 	Scopes []scopeView
 	// Offline is offline access, set apart, when it was requested.
@@ -129,7 +133,7 @@ func (h *Authorize) consent(w http.ResponseWriter, r *http.Request) {
 		h.Logger.InfoContext(ctx, "consent denied", "client_id", ar.GetClient().GetID(), "sub", user.Subject)
 		h.Provider.Audit(ctx, &storage.AuditEvent{Type: storage.EventConsentDenied, Actor: storage.ActorUser, Subject: user.Subject,
 			ClientID: ar.GetClient().GetID(), Scopes: pending.OfferedScopes, IPAddress: clientIP(r), UserAgent: truncate(r.UserAgent(), 512)})
-		h.Provider.OAuth2.WriteAuthorizeError(ctx, w, ar, err)
+		h.writeAuthorizeError(w, r, ar, err)
 		return
 	}
 	g := grantBasis{Scopes: granted, Basis: storage.BasisConsent}

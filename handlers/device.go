@@ -19,8 +19,8 @@ const (
 
 // Device serves the verification page of the device authorization grant
 // (RFC 8628 §3.3): the user signs in, enters or confirms the code shown on
-// the device, and decides on the consent screen under the same rules as the
-// browser flow.
+// the device, and decides on the consent screen, which offers the scopes
+// under the same rules as the browser flow and is shown for every code.
 type Device struct {
 	Provider *provider.Provider
 	Pages    *Pages
@@ -81,15 +81,17 @@ func (h *Device) renderCodeForm(w http.ResponseWriter, r *http.Request, user *st
 	h.Pages.Render(w, r, status, "device.html", view)
 }
 
-// verificationKeys are the rate-limit keys of a code entry: wrong codes are
-// limited per browser and per address (RFC 8628 §5.1), so neither a new
-// session nor a new address gives a guesser a fresh budget alone.
-func (h *Device) verificationKeys(r *http.Request) []string {
-	keys := []string{"device-ip:" + clientIP(r)}
-	if c, err := r.Cookie(csrfCookie); err == nil {
-		keys = append(keys, "device-browser:"+c.Value)
+// verificationKeys are the limits a code entry counts against (RFC 8628
+// §5.1): a small one for this browser session, so one user's typos block
+// only that session, and a larger one for the address, so fresh sessions do
+// not give a guesser a fresh budget. The session is the CSRF cookie for now,
+// which every accepted code entry carries (the form's token is bound to it).
+func (h *Device) verificationKeys(r *http.Request) []provider.VerificationLimit {
+	limits := []provider.VerificationLimit{provider.AddressVerificationLimit(clientIP(r))}
+	if c, err := r.Cookie(csrfCookie); err == nil && c.Value != "" {
+		limits = append(limits, provider.SessionVerificationLimit(c.Value))
 	}
-	return keys
+	return limits
 }
 
 // submit takes the code the user typed.
@@ -100,7 +102,7 @@ func (h *Device) submit(w http.ResponseWriter, r *http.Request) {
 		h.Pages.Error(w, r, http.StatusBadRequest, errorBadRequest)
 		return
 	}
-	user, sess := signedIn(r, h.Sessions, h.Provider.Store, h.Logger)
+	user, _ := signedIn(r, h.Sessions, h.Provider.Store, h.Logger)
 	if user == nil || h.Sessions.CheckCSRF(r, csrfDevice, "", user.Subject) != nil {
 		h.Pages.Error(w, r, http.StatusForbidden, errorForbidden)
 		return
@@ -141,11 +143,11 @@ func (h *Device) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch decision.Outcome {
-	case provider.OutcomeGrant:
-		err := h.Provider.ApproveDevice(ctx, d.ID, user, sess.AuthTime, decision.Scopes, decision.Basis, decision.AgreementID,
-			decision.RememberedFrom, clientIP(r), truncate(r.UserAgent(), 512))
-		h.done(w, r, err, true, client)
-	case provider.OutcomeScreen:
+	case provider.OutcomeGrant, provider.OutcomeScreen:
+		// Always the screen, even when the policy needs no consent (an
+		// agreement, a remembered consent): a code typed here may be shown
+		// by someone else's device, sent to the user to approve (RFC 8628
+		// §5.4). Only the user can tell, seeing the application and the code.
 		h.renderConsent(w, r, user, client, d.UserCode, decision.Scopes)
 	default:
 		h.Provider.Logger.InfoContext(ctx, "device authorization refused by policy", "client_id", d.ClientID)
@@ -153,10 +155,12 @@ func (h *Device) submit(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// renderConsent shows the consent screen for a device, offering scopes.
+// renderConsent shows the consent screen for a device, offering scopes,
+// with the code as the device shows it and the warning against codes that
+// someone else sent.
 func (h *Device) renderConsent(w http.ResponseWriter, r *http.Request, user *storage.User, client *storage.Client, userCode string, offered []string) {
 	opts := h.Pages.Options(r, client, "")
-	view := consentView{FormAction: provider.PathDeviceVerification + "/consent", RequestID: userCode,
+	view := consentView{FormAction: provider.PathDeviceVerification + "/consent", RequestID: userCode, UserCode: provider.FormatUserCode(userCode),
 		NotYouNext: provider.PathDeviceVerification + "?user_code=" + userCode,
 		User:       userView{Username: user.Username, Name: user.Name, Email: user.Email}, Client: newClientView(client)}
 	for _, scope := range offered {
@@ -216,11 +220,25 @@ func (h *Device) consent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	granted, err := h.Provider.Policy.Choose(decision.Scopes, r.PostForm["scope"], r.PostFormValue("action") == "allow")
-	if err != nil {
+	if err != nil || (decision.Outcome != provider.OutcomeGrant && decision.Outcome != provider.OutcomeScreen) {
+		if err == nil {
+			h.Provider.Logger.InfoContext(ctx, "device authorization refused by policy", "client_id", d.ClientID)
+		}
 		h.done(w, r, h.Provider.DenyDevice(ctx, d.ID, user.Subject, clientIP(r), truncate(r.UserAgent(), 512)), false, client)
 		return
 	}
-	err = h.Provider.ApproveDevice(ctx, d.ID, user, sess.AuthTime, granted, storage.BasisConsent, "", "", clientIP(r), truncate(r.UserAgent(), 512))
+	// The grant's basis is what the policy decided, not "consent" because
+	// a screen was shown: the screen confirms the device, and where the
+	// policy needed no consent the grant still rests on the agreement (its
+	// revocation or end must end the device's offline access, and its end
+	// caps the refresh token) or on the remembered consent it reused. The
+	// user can only narrow the scopes, which the same basis still covers.
+	basis := grantBasis{Basis: storage.BasisConsent}
+	if decision.Outcome == provider.OutcomeGrant {
+		basis = grantBasis{Basis: decision.Basis, AgreementID: decision.AgreementID, RememberedFrom: decision.RememberedFrom}
+	}
+	err = h.Provider.ApproveDevice(ctx, d.ID, user, sess.AuthTime, granted, basis.Basis, basis.AgreementID, basis.RememberedFrom,
+		clientIP(r), truncate(r.UserAgent(), 512))
 	h.done(w, r, err, true, client)
 }
 

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/consentry/consentry/provider"
+	"github.com/consentry/consentry/storage"
 )
 
 const deviceGrant = "urn:ietf:params:oauth:grant-type:device_code"
@@ -137,13 +138,104 @@ func TestDeviceFlowDenyAndUntick(t *testing.T) {
 	}
 }
 
-func TestDeviceFlowUnderAnAgreementNeedsNoScreen(t *testing.T) {
+// deviceWarning is the anti-phishing line of the device confirmation screen.
+const deviceWarning = "Only continue if you started this sign-in yourself on a device you have with you. If someone sent you this code, deny."
+
+// assertDeviceConfirmation checks that p is the device's confirmation
+// screen: it names the application, shows the code as the device shows it
+// and warns against codes sent by someone else (RFC 8628 §5.4).
+func assertDeviceConfirmation(t *testing.T, p *page, clientName, userCode string) {
+	t.Helper()
+	if !strings.Contains(p.Body, `action="/device/consent"`) {
+		t.Fatalf("no device confirmation screen (status %d):\n%s", p.Status, p.Body)
+	}
+	for _, want := range []string{clientName, deviceWarning, ">" + userCode + "<"} {
+		if !strings.Contains(p.Body, want) {
+			t.Errorf("the confirmation screen lacks %q:\n%s", want, p.Body)
+		}
+	}
+}
+
+// onlyGrant returns the one grant of clientID, failing otherwise.
+func (e *env) onlyGrant(clientID string) storage.Grant {
+	e.t.Helper()
+	grants, err := e.Provider.Store.ListGrants(context.Background(), storage.GrantFilter{Subject: e.User.Subject, ClientID: clientID})
+	if err != nil || len(grants) != 1 {
+		e.t.Fatalf("grants of %s: %+v, %v", clientID, grants, err)
+	}
+	return grants[0]
+}
+
+// An agreement needs no consent, but the device screen is about phishing,
+// not consent: it is shown anyway, and the grant keeps the agreement as
+// its basis.
+func TestDeviceFlowUnderAnAgreementStillConfirms(t *testing.T) {
 	e := newEnv(t)
 	cli := e.deviceCLI("corp-cli")
-	e.agreement(provider.AgreementSpec{ClientID: "corp-cli", AllUsers: true, Scopes: []string{"openid", "profile", "offline_access"}})
-	p := e.approveInBrowser(e.browser(), cli.start())
-	if !strings.Contains(p.Body, "is now connected") {
-		t.Fatalf("agreement-covered device flow showed:\n%s", p.Body)
+	a := e.agreement(provider.AgreementSpec{ClientID: "corp-cli", AllUsers: true, Scopes: []string{"openid", "profile", "offline_access"}})
+	b := e.browser()
+	da := cli.start()
+	p := e.approveInBrowser(b, da)
+	assertDeviceConfirmation(t, p, "Example CLI", da.UserCode)
+	if p = b.consent(p, e.Issuer, "allow"); !strings.Contains(p.Body, "is now connected") {
+		t.Fatalf("after allow:\n%s", p.Body)
+	}
+	tok, err := cli.poll(da)
+	if err != nil || tok.RefreshToken == "" {
+		t.Fatalf("tokens under the agreement: %+v, %v", tok, err)
+	}
+	if g := e.onlyGrant("corp-cli"); g.Basis != storage.BasisAgreement || g.AgreementID != a.ID {
+		t.Errorf("grant basis %q agreement %q, want agreement %q", g.Basis, g.AgreementID, a.ID)
+	}
+}
+
+// A consent remembered in the browser flow does not approve a device code
+// by itself: someone else's device could be showing it.
+func TestDeviceFlowRememberedConsentStillConfirms(t *testing.T) {
+	e := newEnv(t)
+	e.client(provider.ClientSpec{ID: "tv", Name: "Living Room TV", Public: true, Scopes: []string{"openid", "profile"},
+		GrantTypes: []string{"authorization_code", deviceGrant}})
+	b := e.signedInBrowser("alice")
+	v := authParams("tv")
+	v.Set("scope", "openid profile")
+	f := b.get(e.Issuer+"/oauth2/auth?"+v.Encode()).form(t, "/consent")
+	f.Values.Set("remember", "1")
+	f.Values.Set("action", "allow")
+	b.post(e.Issuer+"/consent", f.Values).callback(t)
+	remembered := e.onlyGrant("tv")
+
+	cfg := oauth2.Config{ClientID: "tv", Scopes: []string{"openid", "profile"},
+		Endpoint: oauth2.Endpoint{DeviceAuthURL: e.Issuer + "/oauth2/device/authorize", TokenURL: e.Issuer + "/oauth2/token", AuthStyle: oauth2.AuthStyleInParams}}
+	da, err := cfg.DeviceAuth(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := e.approveInBrowser(b, da)
+	assertDeviceConfirmation(t, p, "Living Room TV", da.UserCode)
+	for _, scope := range []string{"openid", "profile"} {
+		if !strings.Contains(p.Body, `value="`+scope+`" checked`) && !strings.Contains(p.Body, `id="scope-`+scope+`" checked`) {
+			t.Errorf("remembered scope %s not ticked", scope)
+		}
+	}
+	if code, _ := (&deviceCLI{e: e, cfg: cfg}).pollOnce(da.DeviceCode); code != "authorization_pending" {
+		t.Fatalf("device code approved before the user confirmed: %q", code)
+	}
+	if p = b.consent(p, e.Issuer, "allow"); !strings.Contains(p.Body, "is now connected") {
+		t.Fatalf("after allow:\n%s", p.Body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := cfg.DeviceAccessToken(ctx, da); err != nil {
+		t.Fatalf("polling after approval: %v", err)
+	}
+	grants, err := e.Provider.Store.ListGrants(context.Background(), storage.GrantFilter{Subject: e.User.Subject, ClientID: "tv"})
+	if err != nil || len(grants) != 2 {
+		t.Fatalf("grants: %+v, %v", grants, err)
+	}
+	for _, g := range grants {
+		if g.ID != remembered.ID && (g.Basis != storage.BasisRemembered || g.RememberedFrom != remembered.ID) {
+			t.Errorf("device grant basis %q from %q, want remembered from %q", g.Basis, g.RememberedFrom, remembered.ID)
+		}
 	}
 }
 
@@ -164,31 +256,66 @@ func TestDeviceCodeExpires(t *testing.T) {
 	}
 }
 
-func TestDeviceCodeBruteForceIsStopped(t *testing.T) {
+// wrongCodes submits n wrong codes from b and returns the last page.
+func (e *env) wrongCodes(b *browser, n int) *page {
+	e.t.Helper()
+	form := b.get(e.Issuer+"/device").form(e.t, "/device")
+	var last *page
+	for i := range n {
+		form.Values.Set("user_code", "BCDF-GH"+string("JKLMNPQRSTVWXZ"[i/14%14])+string("JKLMNPQRSTVWXZ"[i%14]))
+		last = b.post(e.Issuer+"/device", form.Values)
+	}
+	return last
+}
+
+// enterCode submits code from b.
+func (e *env) enterCode(b *browser, code string) *page {
+	e.t.Helper()
+	form := b.get(e.Issuer+"/device").form(e.t, "/device")
+	form.Values.Set("user_code", code)
+	return b.post(e.Issuer+"/device", form.Values)
+}
+
+func TestDeviceCodeBruteForceIsStoppedPerSession(t *testing.T) {
 	e := newEnv(t)
 	cli := e.deviceCLI("cli")
 	da := cli.start()
 	b := e.signedInBrowser("alice")
-	form := b.get(e.Issuer+"/device").form(t, "/device")
-	var last *page
-	for i := range 6 {
-		form.Values.Set("user_code", "BCDF-GHJ"+string("KLMNPQ"[i]))
-		last = b.post(e.Issuer+"/device", form.Values)
+	if p := e.wrongCodes(b, provider.MaxFailedVerificationsPerSession); p.Status != http.StatusBadRequest {
+		t.Fatalf("wrong code within the limit: %d, want 400", p.Status)
 	}
-	if last.Status != http.StatusTooManyRequests {
-		t.Fatalf("sixth wrong code: %d, want 429", last.Status)
+	if p := e.wrongCodes(b, 1); p.Status != http.StatusTooManyRequests {
+		t.Fatalf("wrong code past the session limit: %d, want 429", p.Status)
 	}
 	// Even the right code is refused while blocked.
-	form.Values.Set("user_code", strings.ToLower(da.UserCode))
-	if p := b.post(e.Issuer+"/device", form.Values); p.Status != http.StatusTooManyRequests {
+	if p := e.enterCode(b, strings.ToLower(da.UserCode)); p.Status != http.StatusTooManyRequests {
 		t.Fatalf("right code while blocked: %d", p.Status)
 	}
-	// Another browser from the same address is blocked too.
+	// Another session from the same address (a colleague behind the same
+	// NAT) still enters codes.
 	other := e.signedInBrowser("alice")
-	f2 := other.get(e.Issuer+"/device").form(t, "/device")
-	f2.Values.Set("user_code", da.UserCode)
-	if p := other.post(e.Issuer+"/device", f2.Values); p.Status != http.StatusTooManyRequests {
-		t.Fatalf("right code from the same address in another browser while blocked: %d", p.Status)
+	if p := e.enterCode(other, da.UserCode); p.Status != http.StatusOK {
+		t.Fatalf("right code from another session on the same address: %d", p.Status)
+	} else {
+		assertDeviceConfirmation(t, p, "Example CLI", da.UserCode)
+	}
+}
+
+func TestDeviceCodeBruteForceIsStoppedPerAddress(t *testing.T) {
+	e := newEnv(t)
+	cli := e.deviceCLI("cli")
+	da := cli.start()
+	// A guesser starting fresh sessions: each stays within the session
+	// limit, the address's budget runs out.
+	perSession := provider.MaxFailedVerificationsPerSession
+	for wrong := 0; wrong < provider.MaxFailedVerificationsPerAddress; wrong += perSession {
+		n := min(perSession, provider.MaxFailedVerificationsPerAddress-wrong)
+		if p := e.wrongCodes(e.signedInBrowser("alice"), n); p.Status != http.StatusBadRequest {
+			t.Fatalf("wrong codes %d-%d from a fresh session: %d, want 400", wrong+1, wrong+n, p.Status)
+		}
+	}
+	if p := e.enterCode(e.signedInBrowser("alice"), da.UserCode); p.Status != http.StatusTooManyRequests {
+		t.Fatalf("right code from a fresh session past the address limit: %d, want 429", p.Status)
 	}
 }
 

@@ -30,6 +30,7 @@ func TestAuthorizeErrors(t *testing.T) {
 	e := newEnv(t)
 	e.client(provider.ClientSpec{ID: "app", Scopes: []string{"openid", "profile"}})
 	e.client(provider.ClientSpec{ID: "spa", Public: true, Scopes: []string{"openid"}})
+	e.client(provider.ClientSpec{ID: "hybrid", Scopes: []string{"openid"}, ResponseTypes: []string{"code", "code id_token"}})
 
 	tests := []struct {
 		name   string
@@ -55,6 +56,27 @@ func TestAuthorizeErrors(t *testing.T) {
 			v.Set("code_challenge_method", "plain")
 		}, wantRedirect: "invalid_request"},
 		{name: "prompt=none without a session", change: func(v url.Values) { v.Set("prompt", "none") }, wantRedirect: "login_required"},
+		{name: "tokens in the query", change: func(v url.Values) {
+			v.Set("client_id", "hybrid")
+			v.Set("response_type", "code id_token")
+			v.Set("response_mode", "query")
+		}, wantRedirect: "unsupported_response_mode"},
+		// Request objects are not supported (OIDC Core §6).
+		{name: "request object", change: func(v url.Values) { v.Set("request", unsignedRequestObject) }, wantRedirect: "request_not_supported"},
+		{name: "request object without openid", change: func(v url.Values) {
+			v.Set("scope", "profile")
+			v.Set("request", unsignedRequestObject)
+		}, wantRedirect: "request_not_supported"},
+		{name: "request_uri of a pushed request", change: func(v url.Values) { v.Set("request_uri", "urn:ietf:params:oauth:request_uri:abc0123456789") }, wantRedirect: "request_uri_not_supported"},
+		{name: "request_uri to fetch", change: func(v url.Values) { v.Set("request_uri", "https://app.example.com/request.jwt") }, wantRedirect: "request_uri_not_supported"},
+		{name: "request object of an unknown client", change: func(v url.Values) {
+			v.Set("client_id", "nobody")
+			v.Set("request", unsignedRequestObject)
+		}, wantCode: "invalid_client"},
+		{name: "request_uri with an unregistered redirect URI", change: func(v url.Values) {
+			v.Set("redirect_uri", "https://attacker.example/cb")
+			v.Set("request_uri", "urn:ietf:params:oauth:request_uri:abc0123456789")
+		}, wantCode: "invalid_request"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,6 +106,10 @@ func TestAuthorizeErrors(t *testing.T) {
 		})
 	}
 }
+
+// unsignedRequestObject is a request object (an unsigned JWT) asking for
+// another redirect URI.
+const unsignedRequestObject = "eyJhbGciOiJub25lIn0.eyJyZWRpcmVjdF91cmkiOiJodHRwczovL2F0dGFja2VyLmV4YW1wbGUvY2IifQ."
 
 func assertNoInternals(t *testing.T, body string) {
 	t.Helper()

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/consentry/consentry/provider"
 	"github.com/consentry/consentry/storage"
 	"github.com/consentry/consentry/templates"
 )
@@ -50,11 +51,25 @@ func (p *Pages) RenderWith(w http.ResponseWriter, r *http.Request, opts template
 // setPageHeaders marks a page as private, unframeable and script-free.
 func setPageHeaders(h http.Header) {
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
+	setPageSecurityHeaders(h)
 	// No form-action: browsers apply it to the redirect after the consent
 	// form, which goes to the client's registered redirect URI.
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' https:; frame-ancestors 'none'; base-uri 'none'")
+}
+
+// setFormPostHeaders gives fosite's form_post page (response_mode=form_post)
+// the headers of every page; its Content-Security-Policy allows the one
+// script that submits the form, by its hash, and nothing else. fosite sets
+// the Content-Type itself (adding it, so it must not be set here).
+func setFormPostHeaders(h http.Header) {
+	setPageSecurityHeaders(h)
+	// No form-action either: the form posts to the client's redirect URI.
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src "+provider.FormPostScriptSource+"; frame-ancestors 'none'; base-uri 'none'")
+}
+
+func setPageSecurityHeaders(h http.Header) {
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")

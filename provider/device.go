@@ -46,10 +46,17 @@ const (
 	// below and a ten-minute life, guessing a live one is hopeless.
 	UserCodeLength = 8
 
-	// MaxFailedVerifications wrong user codes per key and VerificationWindow
-	// are allowed (RFC 8628 §5.1); then entry is blocked until the window ends.
-	MaxFailedVerifications = 5
-	VerificationWindow     = 10 * time.Minute
+	// MaxFailedVerificationsPerSession wrong user codes per browser session
+	// and MaxFailedVerificationsPerAddress per client address are allowed in
+	// a VerificationWindow (RFC 8628 §5.1); then that session, or every
+	// session of that address, is blocked until the window ends. The
+	// session limit stops a guesser at once and blocks no one else; the
+	// larger address limit caps a guesser who keeps starting new sessions,
+	// without one person's typos locking out everyone behind the same NAT.
+	// 100 guesses in 20^8 codes remain hopeless.
+	MaxFailedVerificationsPerSession = 5
+	MaxFailedVerificationsPerAddress = 100
+	VerificationWindow               = 10 * time.Minute
 
 	deviceCodeBytes = 32
 	// userCodeDraws bounds the retries after a user code collision.
@@ -222,6 +229,9 @@ func (p *Provider) FindDeviceAuthorization(ctx context.Context, userCode string)
 // "prompt" policy: it is granted without a screen only under an agreement,
 // and otherwise shown on the consent screen, never silently dropped. The
 // response type counts as "code": the device flow can carry offline access.
+// OutcomeGrant means that no consent is needed, not that no page is: the
+// verification page confirms every code on its screen (RFC 8628 §5.4), and
+// records the decision's basis.
 func (p *Provider) DecideDeviceConsent(ctx context.Context, d *storage.DeviceAuthorization, subject string) (Decision, error) {
 	client, err := p.Store.GetStoredClient(ctx, d.ClientID)
 	if err != nil {
@@ -329,13 +339,32 @@ func (p *Provider) DenyDevice(ctx context.Context, id, subject, ip, userAgent st
 	})
 }
 
-// VerificationBlocked reports whether any of keys (the handler passes one
-// per browser and one per address) has had MaxFailedVerifications wrong
-// user codes in the current VerificationWindow. The verification page asks
-// it before every lookup, blocked or not, and calls RecordFailedVerification
-// after a lookup that failed, and only then: right codes cost nothing.
-func (p *Provider) VerificationBlocked(ctx context.Context, keys ...string) (bool, error) {
-	if len(keys) == 0 {
+// VerificationLimit is a key under which wrong user codes are counted, and
+// how many a VerificationWindow allows under it.
+type VerificationLimit struct {
+	Key string
+	Max int
+}
+
+// SessionVerificationLimit is the limit of one browser session. The stored
+// key is a hash of sessionID: the database never holds a session's secret.
+func SessionVerificationLimit(sessionID string) VerificationLimit {
+	sum := sha256.Sum256([]byte(sessionID))
+	return VerificationLimit{Key: "session:" + hex.EncodeToString(sum[:]), Max: MaxFailedVerificationsPerSession}
+}
+
+// AddressVerificationLimit is the limit of one client address.
+func AddressVerificationLimit(ip string) VerificationLimit {
+	return VerificationLimit{Key: "address:" + ip, Max: MaxFailedVerificationsPerAddress}
+}
+
+// VerificationBlocked reports whether any of limits (the handler passes one
+// per session and one per address) has had its Max wrong user codes in the
+// current VerificationWindow. The verification page asks it before every
+// lookup, blocked or not, and calls RecordFailedVerification after a lookup
+// that failed, and only then: right codes cost nothing.
+func (p *Provider) VerificationBlocked(ctx context.Context, limits ...VerificationLimit) (bool, error) {
+	if len(limits) == 0 {
 		return false, nil
 	}
 	// The store counts only by recording an attempt: record one for each
@@ -344,7 +373,7 @@ func (p *Provider) VerificationBlocked(ctx context.Context, keys ...string) (boo
 	if err != nil {
 		return false, fmt.Errorf("read failed verifications: %w", err)
 	}
-	blocked, err := p.readVerificationFailures(txCtx, keys)
+	blocked, err := p.readVerificationFailures(txCtx, limits)
 	if rbErr := p.Store.Rollback(txCtx); rbErr != nil && err == nil {
 		err = rbErr
 	}
@@ -354,27 +383,27 @@ func (p *Provider) VerificationBlocked(ctx context.Context, keys ...string) (boo
 	return blocked, nil
 }
 
-func (p *Provider) readVerificationFailures(ctx context.Context, keys []string) (bool, error) {
+func (p *Provider) readVerificationFailures(ctx context.Context, limits []VerificationLimit) (bool, error) {
 	now := p.Now()
-	for _, key := range keys {
-		n, err := p.Store.CountAttempt(ctx, verificationKeyPrefix+key, VerificationWindow, now)
+	for _, l := range limits {
+		n, err := p.Store.CountAttempt(ctx, verificationKeyPrefix+l.Key, VerificationWindow, now)
 		if err != nil {
 			return false, err
 		}
-		if n-1 >= MaxFailedVerifications {
+		if n-1 >= l.Max {
 			return true, nil
 		}
 	}
 	return false, nil
 }
 
-// RecordFailedVerification counts one wrong user code under each of keys.
-// Call it only after FindDeviceAuthorization failed (see
+// RecordFailedVerification counts one wrong user code under each of
+// limits. Call it only after FindDeviceAuthorization failed (see
 // VerificationBlocked).
-func (p *Provider) RecordFailedVerification(ctx context.Context, keys ...string) error {
+func (p *Provider) RecordFailedVerification(ctx context.Context, limits ...VerificationLimit) error {
 	now := p.Now()
-	for _, key := range keys {
-		if _, err := p.Store.CountAttempt(ctx, verificationKeyPrefix+key, VerificationWindow, now); err != nil {
+	for _, l := range limits {
+		if _, err := p.Store.CountAttempt(ctx, verificationKeyPrefix+l.Key, VerificationWindow, now); err != nil {
 			return fmt.Errorf("record failed verification: %w", err)
 		}
 	}

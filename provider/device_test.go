@@ -658,40 +658,56 @@ func TestDecideDeviceConsent(t *testing.T) {
 func TestVerificationRateLimit(t *testing.T) {
 	f := newDeviceFixture(t)
 	ctx := t.Context()
-	blocked := func(keys ...string) bool {
+	blocked := func(limits ...VerificationLimit) bool {
 		t.Helper()
-		b, err := f.p.VerificationBlocked(ctx, keys...)
+		b, err := f.p.VerificationBlocked(ctx, limits...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return b
 	}
-	// Checking costs nothing.
-	for range 2 * MaxFailedVerifications {
-		if blocked("session:a", "ip:192.0.2.1") {
-			t.Fatal("blocked by checks alone")
-		}
-	}
-	for i := range MaxFailedVerifications {
-		if blocked("session:a", "ip:192.0.2.1") {
-			t.Fatalf("blocked after %d failures", i)
-		}
-		if err := f.p.RecordFailedVerification(ctx, "session:a", "ip:192.0.2.1"); err != nil {
+	fail := func(limits ...VerificationLimit) {
+		t.Helper()
+		if err := f.p.RecordFailedVerification(ctx, limits...); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if !blocked("session:a", "ip:192.0.2.1") || !blocked("session:b", "ip:192.0.2.1") || !blocked("session:a") {
-		t.Error("not blocked after the limit, by either key")
+	sessionA, sessionB := SessionVerificationLimit("session-a"), SessionVerificationLimit("session-b")
+	addr1, addr2 := AddressVerificationLimit("192.0.2.1"), AddressVerificationLimit("192.0.2.2")
+	// Checking costs nothing.
+	for range 2 * MaxFailedVerificationsPerSession {
+		if blocked(sessionA, addr1) {
+			t.Fatal("blocked by checks alone")
+		}
 	}
-	if blocked("session:b", "ip:192.0.2.2") {
-		t.Error("other keys blocked")
+	for i := range MaxFailedVerificationsPerSession {
+		if blocked(sessionA, addr1) {
+			t.Fatalf("blocked after %d failures", i)
+		}
+		fail(sessionA, addr1)
 	}
-	// The keys are the verification page's own.
-	if n, err := f.store.CountAttempt(ctx, "session:a", VerificationWindow, f.clock.Now()); err != nil || n != 1 {
+	if !blocked(sessionA, addr1) || !blocked(sessionA, addr2) || !blocked(sessionA) {
+		t.Error("the session is not blocked after its limit")
+	}
+	if blocked(sessionB, addr1) {
+		t.Error("another session of the same address is blocked by one session's failures")
+	}
+	// The address has its own, larger limit.
+	for range MaxFailedVerificationsPerAddress - MaxFailedVerificationsPerSession {
+		fail(SessionVerificationLimit("fresh"), addr1)
+	}
+	if !blocked(sessionB, addr1) || blocked(sessionB, addr2) {
+		t.Error("the address limit does not block exactly its address")
+	}
+	// The keys are the verification page's own, and name no session id.
+	if strings.Contains(sessionA.Key, "session-a") {
+		t.Errorf("session key %q holds the session id", sessionA.Key)
+	}
+	if n, err := f.store.CountAttempt(ctx, sessionA.Key, VerificationWindow, f.clock.Now()); err != nil || n != 1 {
 		t.Errorf("an unprefixed key shares the count: %d, %v", n, err)
 	}
 	f.clock.Advance(VerificationWindow)
-	if blocked("session:a", "ip:192.0.2.1") {
+	if blocked(sessionA, addr1) {
 		t.Error("still blocked in the next window")
 	}
 }

@@ -1,6 +1,10 @@
 package provider
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/consentry/consentry/storage"
+)
 
 // Discovery returns the OpenID Provider Metadata (OpenID Connect Discovery
 // 1.0 §3) for this deployment.
@@ -17,7 +21,7 @@ func (p *Provider) Discovery() map[string]any {
 		"device_authorization_endpoint":                 iss + PathDeviceAuthorize,
 		"scopes_supported":                              []string{ScopeOpenID, "profile", "email", ScopeOfflineAcces},
 		"response_types_supported":                      []string{"code", "id_token", "id_token token", "code id_token"},
-		"response_modes_supported":                      []string{"query", "fragment"},
+		"response_modes_supported":                      ResponseModes(),
 		"grant_types_supported":                         append(GrantTypes(), "implicit"),
 		"subject_types_supported":                       []string{"public"},
 		"id_token_signing_alg_values_supported":         []string{AlgRS256, AlgES256},
@@ -34,6 +38,17 @@ func (p *Provider) Discovery() map[string]any {
 		"request_parameter_supported":     false,
 		"request_uri_parameter_supported": false,
 	}
+}
+
+// ResponseModes lists the response modes the authorization endpoint
+// serves, which every client may use. form_post's page gets the headers of
+// every page, its script allowed by FormPostScriptSource.
+func ResponseModes() []string {
+	var modes []string
+	for _, m := range (&storage.Client{}).GetResponseModes() {
+		modes = append(modes, string(m))
+	}
+	return modes
 }
 
 // GrantTypes lists the grant types the token endpoint serves.

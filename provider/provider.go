@@ -111,6 +111,7 @@ func (p *Provider) fositeConfig() *fosite.Config {
 		// legacy "offline" alias is not honoured.
 		RefreshTokenScopes:         []string{ScopeOfflineAcces},
 		SendDebugMessagesToClients: false,
+		FormPostHTMLTemplate:       formPostTemplate,
 	}
 }
 

@@ -12,6 +12,7 @@ var (
 	_ fosite.Client                   = (*Client)(nil)
 	_ fosite.OpenIDConnectClient      = (*Client)(nil)
 	_ fosite.ClientWithSecretRotation = (*Client)(nil)
+	_ fosite.ResponseModeClient       = (*Client)(nil)
 )
 
 // GetID returns the client id.
@@ -53,6 +54,13 @@ func (c *Client) GetResponseTypes() fosite.Arguments {
 		return fosite.Arguments{"code"}
 	}
 	return fosite.Arguments(c.ResponseTypes)
+}
+
+// GetResponseModes returns the response modes a client may ask for: every
+// client may use each mode the provider serves. fosite refuses the query
+// mode for a response carrying tokens.
+func (c *Client) GetResponseModes() []fosite.ResponseModeType {
+	return []fosite.ResponseModeType{fosite.ResponseModeQuery, fosite.ResponseModeFragment, fosite.ResponseModeFormPost}
 }
 
 // GetScopes returns the scopes the client may request.
