@@ -61,6 +61,11 @@ var migrations = []migration{
 	{version: 4, name: "grants_remembered_index", up: addIndex(&grantRow{}, rememberedGrantsIndex)},
 	// Garbage collection finds the successors left to clear.
 	{version: 5, name: "refresh_successor_index", up: addIndex(&refreshTokenRow{}, successorIndex)},
+	{version: 6, name: "browser_sessions", up: func(tx *gorm.DB) error {
+		// Browser sessions live on the server. A new table only; a no-op
+		// where step 1 just created it.
+		return tx.AutoMigrate(&sessionRow{})
+	}},
 }
 
 // addIndex is a step that creates the index name of model as the model
