@@ -19,8 +19,8 @@ const PathConnectedApps = "/account/apps"
 const PathSessions = "/account/sessions"
 
 const (
-	csrfRemoveApp       = "remove-app"
-	csrfEndSession      = "end-session"
+	csrfRemoveApp        = "remove-app"
+	csrfEndSession       = "end-session"
 	csrfEndOtherSessions = "end-other-sessions"
 )
 
