@@ -158,9 +158,6 @@ func (s *Sessions) End(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// CurrentIDHash is the id hash of r's session cookie, "" without one.
-func (s *Sessions) CurrentIDHash(r *http.Request) string { return idHash(r) }
-
 func (s *Sessions) cookie(name, value string, maxAge int) *http.Cookie {
 	return &http.Cookie{
 		Name:     name,
