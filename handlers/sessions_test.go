@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -241,6 +242,18 @@ func TestIDTokenCarriesTheSessionID(t *testing.T) {
 		t.Fatalf("sessions: %v, %v", sessions, err)
 	}
 	want := sessions[0].ID
+	var discovery struct {
+		Claims []string `json:"claims_supported"`
+	}
+	resp, err := http.Get(e.Issuer + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&discovery)
+	resp.Body.Close()
+	if err != nil || !slices.Contains(discovery.Claims, "sid") {
+		t.Errorf("discovery claims_supported = %v (%v), want sid among them", discovery.Claims, err)
+	}
 	if got := jwtClaims(t, tok["id_token"].(string))["sid"]; got != want {
 		t.Fatalf("sid = %v, want the session's id %q", got, want)
 	}
@@ -254,7 +267,7 @@ func TestIDTokenCarriesTheSessionID(t *testing.T) {
 
 	req, _ := http.NewRequest(http.MethodGet, e.Issuer+"/userinfo", nil)
 	req.Header.Set("Authorization", "Bearer "+refreshed.json["access_token"].(string))
-	resp, err := http.DefaultClient.Do(req)
+	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
