@@ -15,7 +15,14 @@ import (
 // PathConnectedApps is the signed-in user's list of applications with access.
 const PathConnectedApps = "/account/apps"
 
-const csrfRemoveApp = "remove-app"
+// PathSessions is the signed-in user's list of browsers signed in.
+const PathSessions = "/account/sessions"
+
+const (
+	csrfRemoveApp        = "remove-app"
+	csrfEndSession       = "end-session"
+	csrfEndOtherSessions = "end-other-sessions"
+)
 
 // Account serves the signed-in user's own pages.
 type Account struct {
@@ -29,6 +36,9 @@ type Account struct {
 func (h *Account) Mount(r *mux.Router) {
 	r.HandleFunc(PathConnectedApps, h.apps).Methods(http.MethodGet)
 	r.HandleFunc(PathConnectedApps+"/remove", h.remove).Methods(http.MethodPost)
+	r.HandleFunc(PathSessions, h.sessions).Methods(http.MethodGet)
+	r.HandleFunc(PathSessions+"/end", h.endSession).Methods(http.MethodPost)
+	r.HandleFunc(PathSessions+"/end-others", h.endOtherSessions).Methods(http.MethodPost)
 }
 
 // appsView is the data of account_apps.html.
@@ -131,4 +141,116 @@ func (h *Account) remove(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Logger.InfoContext(r.Context(), "access removed by user", "client_id", clientID, "sub", user.Subject)
 	http.Redirect(w, r, PathConnectedApps+"?removed="+clientID, http.StatusSeeOther)
+}
+
+// sessionsView is the data of account_sessions.html.
+type sessionsView struct {
+	Username string
+	Sessions []sessionView
+	// OthersCSRF is the token of "Sign out everywhere else"; empty when
+	// this browser is the only one.
+	OthersCSRF string
+	// Ended reports that sessions were just signed out.
+	Ended bool
+}
+
+type sessionView struct {
+	ID string
+	// Browser and OS come from the User-Agent; "" when not recognised.
+	Browser, OS string
+	// IPAddress is the place: there is no GeoIP database.
+	IPAddress string
+	SignedIn  string
+	LastSeen  string
+	// Current is this browser, which "Sign out" (of /logout) ends instead.
+	Current bool
+	CSRF    string
+}
+
+const sessionTimeLayout = "2006-01-02 15:04 UTC"
+
+func (h *Account) sessions(w http.ResponseWriter, r *http.Request) {
+	user, current := signedIn(r, h.Sessions, h.Provider.Store, h.Logger)
+	if user == nil {
+		http.Redirect(w, r, provider.PathLogin+"?next="+PathSessions, http.StatusSeeOther)
+		return
+	}
+	list, err := h.Provider.Store.ListSessions(r.Context(), user.Subject, h.Provider.Now())
+	if err != nil {
+		h.serverError(w, r, "list sessions", err)
+		return
+	}
+	view := sessionsView{Username: user.Username, Ended: r.URL.Query().Get("ended") == "1"}
+	for _, sess := range list {
+		d := provider.ParseUserAgent(sess.UserAgent)
+		v := sessionView{ID: sess.ID, Browser: d.Browser, OS: d.OS, IPAddress: sess.IPAddress, Current: sess.ID == current.ID,
+			SignedIn: sess.CreatedAt.UTC().Format(sessionTimeLayout), LastSeen: sess.LastSeenAt.UTC().Format(sessionTimeLayout)}
+		if !v.Current {
+			if v.CSRF, err = h.Sessions.CSRFToken(w, r, csrfEndSession, sess.ID, user.Subject); err != nil {
+				h.serverError(w, r, "sessions csrf token", err)
+				return
+			}
+			if view.OthersCSRF == "" {
+				if view.OthersCSRF, err = h.Sessions.CSRFToken(w, r, csrfEndOtherSessions, "", user.Subject); err != nil {
+					h.serverError(w, r, "sessions csrf token", err)
+					return
+				}
+			}
+		}
+		view.Sessions = append(view.Sessions, v)
+	}
+	h.Pages.Render(w, r, http.StatusOK, "account_sessions.html", view)
+}
+
+// endSession is "Sign out" of one of the user's other browsers.
+func (h *Account) endSession(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		h.Pages.Error(w, r, http.StatusBadRequest, errorBadRequest)
+		return
+	}
+	id := r.PostFormValue("id")
+	user, _ := signedIn(r, h.Sessions, h.Provider.Store, h.Logger)
+	if user == nil || h.Sessions.CheckCSRF(r, csrfEndSession, id, user.Subject) != nil {
+		h.Pages.Error(w, r, http.StatusForbidden, errorForbidden)
+		return
+	}
+	// Only the user's own sessions: the store matches the subject too.
+	err := h.Provider.SignOutSession(r.Context(), user.Subject, id, clientIP(r), truncate(r.UserAgent(), 512))
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.serverError(w, r, "end session", err)
+		return
+	}
+	h.Logger.InfoContext(r.Context(), "session signed out by user", "sub", user.Subject, "session_id", id)
+	http.Redirect(w, r, PathSessions+"?ended=1", http.StatusSeeOther)
+}
+
+// endOtherSessions is "Sign out everywhere else".
+func (h *Account) endOtherSessions(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		h.Pages.Error(w, r, http.StatusBadRequest, errorBadRequest)
+		return
+	}
+	user, current := signedIn(r, h.Sessions, h.Provider.Store, h.Logger)
+	if user == nil || h.Sessions.CheckCSRF(r, csrfEndOtherSessions, "", user.Subject) != nil {
+		h.Pages.Error(w, r, http.StatusForbidden, errorForbidden)
+		return
+	}
+	n, err := h.Provider.SignOutOtherSessions(r.Context(), user.Subject, current.IDHash, clientIP(r), truncate(r.UserAgent(), 512))
+	if err != nil {
+		h.serverError(w, r, "end other sessions", err)
+		return
+	}
+	h.Logger.InfoContext(r.Context(), "other sessions signed out by user", "sub", user.Subject, "count", n)
+	http.Redirect(w, r, PathSessions+"?ended=1", http.StatusSeeOther)
+}
+
+func (h *Account) serverError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	h.Logger.ErrorContext(r.Context(), what, "err", err)
+	status := http.StatusInternalServerError
+	if storage.IsUnavailable(err) {
+		status = http.StatusServiceUnavailable
+	}
+	h.Pages.Error(w, r, status, errorServer)
 }

@@ -151,11 +151,11 @@ func (h *Authorize) proceed(w http.ResponseWriter, r *http.Request, ar fosite.Au
 				return
 			}
 		}
-		h.finish(w, r, ar, user, sess.AuthTime, requestedAt, grantBasis{
+		h.finish(w, r, ar, user, sess, requestedAt, grantBasis{
 			Scopes: decision.Scopes, Basis: decision.Basis, AgreementID: decision.AgreementID, RememberedFrom: decision.RememberedFrom,
 		})
 	case provider.OutcomeScreen:
-		id, err := h.savePending(ctx, ar, pending, &browserSession{Subject: user.Subject, AuthTime: sess.AuthTime}, decision.Scopes)
+		id, err := h.savePending(ctx, ar, pending, sess, decision.Scopes)
 		if err != nil {
 			h.serverError(w, r, "save pending request", err)
 			return
@@ -180,8 +180,9 @@ type grantBasis struct {
 
 // finish issues the authorization response for the granted scopes and
 // records the grant, so that the tokens of the flow (which carry fosite's
-// request id) can be traced to it and revoked with it.
-func (h *Authorize) finish(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, user *storage.User, authTime, requestedAt time.Time, g grantBasis) {
+// request id) can be traced to it and revoked with it. The ID token names
+// the browser session sess (sid) and its sign-in time.
+func (h *Authorize) finish(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, user *storage.User, sess *storage.BrowserSession, requestedAt time.Time, g grantBasis) {
 	ctx := r.Context()
 	for _, scope := range g.Scopes {
 		ar.GrantScope(scope)
@@ -195,7 +196,7 @@ func (h *Authorize) finish(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 		return
 	}
 	ar.SetID(requestID)
-	session := provider.NewSession(user, authTime, requestedAt, ar.GetGrantedScopes())
+	session := provider.NewSession(user, sess.ID, sess.AuthTime, requestedAt, ar.GetGrantedScopes())
 	resp, err := h.Provider.OAuth2.NewAuthorizeResponse(ctx, ar, session)
 	if err != nil {
 		logOAuthError(h.Logger, r, "authorization response refused", err)
@@ -270,7 +271,7 @@ func truncate(s string, n int) string {
 
 // savePending stores the request so it survives the round trip through the
 // login or consent page, or binds an already stored one to who signed in.
-func (h *Authorize) savePending(ctx context.Context, ar fosite.AuthorizeRequester, pending *storage.AuthRequest, signedIn *browserSession, offered []string) (string, error) {
+func (h *Authorize) savePending(ctx context.Context, ar fosite.AuthorizeRequester, pending *storage.AuthRequest, signedIn *storage.BrowserSession, offered []string) (string, error) {
 	if pending != nil {
 		if signedIn == nil {
 			return pending.ID, nil
@@ -363,13 +364,18 @@ func (h *Authorize) authorizeError(w http.ResponseWriter, r *http.Request, ar fo
 }
 
 // currentUser returns the signed-in, enabled user of this browser, if any.
-func (h *Authorize) currentUser(r *http.Request) (*storage.User, *browserSession) {
+func (h *Authorize) currentUser(r *http.Request) (*storage.User, *storage.BrowserSession) {
 	return signedIn(r, h.Sessions, h.Provider.Store, h.Logger)
 }
 
-// signedIn returns the signed-in, enabled user of r, if any.
-func signedIn(r *http.Request, sessions *Sessions, users storage.Users, logger *slog.Logger) (*storage.User, *browserSession) {
-	sess := sessions.Get(r)
+// signedIn returns the signed-in, enabled user of r and their session, if
+// any. A database failure is logged and counts as signed out.
+func signedIn(r *http.Request, sessions *Sessions, users storage.Users, logger *slog.Logger) (*storage.User, *storage.BrowserSession) {
+	sess, err := sessions.Get(r)
+	if err != nil {
+		logger.ErrorContext(r.Context(), "load session", "err", err)
+		return nil, nil
+	}
 	if sess == nil {
 		return nil, nil
 	}

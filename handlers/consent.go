@@ -141,7 +141,7 @@ func (h *Authorize) consent(w http.ResponseWriter, r *http.Request) {
 		until := h.Provider.Now().Add(policy.RememberFor)
 		g.RememberUntil = &until
 	}
-	h.finish(w, r, ar, user, sess.AuthTime, pending.CreatedAt, g)
+	h.finish(w, r, ar, user, sess, pending.CreatedAt, g)
 }
 
 func clientName(c fosite.Client) string {

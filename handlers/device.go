@@ -82,16 +82,11 @@ func (h *Device) renderCodeForm(w http.ResponseWriter, r *http.Request, user *st
 }
 
 // verificationKeys are the limits a code entry counts against (RFC 8628
-// §5.1): a small one for this browser session, so one user's typos block
-// only that session, and a larger one for the address, so fresh sessions do
-// not give a guesser a fresh budget. The session is the CSRF cookie for now,
-// which every accepted code entry carries (the form's token is bound to it).
-func (h *Device) verificationKeys(r *http.Request) []provider.VerificationLimit {
-	limits := []provider.VerificationLimit{provider.AddressVerificationLimit(clientIP(r))}
-	if c, err := r.Cookie(csrfCookie); err == nil && c.Value != "" {
-		limits = append(limits, provider.SessionVerificationLimit(c.Value))
-	}
-	return limits
+// §5.1): a small one for the server-side browser session, so one user's
+// typos block only that session (a guesser needs a new sign-in, which has
+// its own throttle, for a fresh budget), and a larger one for the address.
+func verificationKeys(r *http.Request, sess *storage.BrowserSession) []provider.VerificationLimit {
+	return []provider.VerificationLimit{provider.AddressVerificationLimit(clientIP(r)), provider.SessionVerificationLimit(sess.ID)}
 }
 
 // submit takes the code the user typed.
@@ -102,13 +97,13 @@ func (h *Device) submit(w http.ResponseWriter, r *http.Request) {
 		h.Pages.Error(w, r, http.StatusBadRequest, errorBadRequest)
 		return
 	}
-	user, _ := signedIn(r, h.Sessions, h.Provider.Store, h.Logger)
+	user, sess := signedIn(r, h.Sessions, h.Provider.Store, h.Logger)
 	if user == nil || h.Sessions.CheckCSRF(r, csrfDevice, "", user.Subject) != nil {
 		h.Pages.Error(w, r, http.StatusForbidden, errorForbidden)
 		return
 	}
 	code := r.PostFormValue("user_code")
-	keys := h.verificationKeys(r)
+	keys := verificationKeys(r, sess)
 	blocked, err := h.Provider.VerificationBlocked(ctx, keys...)
 	if err != nil {
 		h.serverError(w, r, "device rate limit", err)

@@ -15,6 +15,8 @@ import (
 const (
 	csrfLogin  = "login"
 	csrfLogout = "logout"
+	// amrPassword is the authentication method of a password login (RFC 8176).
+	amrPassword = "pwd"
 )
 
 // loginView is the data of login.html.
@@ -99,11 +101,12 @@ func (h *Authorize) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	authTime := h.Provider.Now()
-	if err := h.Sessions.Start(w, user.Subject, authTime); err != nil {
+	sess, err := h.Sessions.Start(w, r, user.Subject, h.Provider.Now(), []string{amrPassword})
+	if err != nil {
 		h.serverError(w, r, "start session", err)
 		return
 	}
+	authTime := sess.AuthTime
 	h.Logger.InfoContext(ctx, "login succeeded", "sub", user.Subject)
 	if requestID == "" {
 		http.Redirect(w, r, view.Next, http.StatusSeeOther)
@@ -155,14 +158,17 @@ func (h *Authorize) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	requestID := r.PostFormValue("request")
 	subject := ""
-	if sess := h.Sessions.Get(r); sess != nil {
-		subject = sess.Subject
+	if user, _ := h.currentUser(r); user != nil {
+		subject = user.Subject
 	}
 	if err := h.Sessions.CheckCSRF(r, csrfLogout, requestID, subject); err != nil {
 		h.Pages.Error(w, r, http.StatusForbidden, errorForbidden)
 		return
 	}
-	h.Sessions.End(w)
+	if err := h.Sessions.End(w, r); err != nil {
+		h.serverError(w, r, "end session", err)
+		return
+	}
 	if requestID == "" {
 		if next := safeNext(r.PostFormValue("next")); next != "/" {
 			// "Not you?" on the device consent page: sign in as someone else.
@@ -212,7 +218,7 @@ var deviceNext = regexp.MustCompile(`^/device(\?user_code=[A-Za-z0-9-]{1,16})?$`
 // safeNext returns next when it is a page of this provider a login may
 // return to, and "/" otherwise, so it can never redirect elsewhere.
 func safeNext(next string) string {
-	if next == PathConnectedApps || deviceNext.MatchString(next) {
+	if next == PathConnectedApps || next == PathSessions || deviceNext.MatchString(next) {
 		return next
 	}
 	return "/"

@@ -32,6 +32,11 @@ func SampleViews() map[string]any {
 		"demo.html":        demoView{CSRF: "csrf"},
 		"demo_result.html": demoResultView{ClientName: "Consentry Demo", Scope: "openid profile offline_access", RefreshTokenIssued: true,
 			Claims: []claimView{{Name: "sub", Value: `"0123"`}}},
+		"account_sessions.html": sessionsView{Username: "alice", OthersCSRF: "csrf", Ended: true, Sessions: []sessionView{
+			{ID: "this", Browser: "Firefox", OS: "Linux", IPAddress: "192.0.2.7", SignedIn: "2026-01-02 09:00 UTC", LastSeen: "2026-01-02 10:00 UTC", Current: true},
+			{ID: "other", Browser: "Safari", IPAddress: "198.51.100.4", SignedIn: "2026-01-01 08:00 UTC", LastSeen: "2026-01-01 08:30 UTC", CSRF: "csrf"},
+			{ID: "unknown", SignedIn: "2026-01-01 08:00 UTC", LastSeen: "2026-01-01 08:30 UTC", CSRF: "csrf"},
+		}},
 		"account_apps.html": appsView{Username: "alice", Removed: "old-app", Apps: []appView{{
 			ClientID: "calendar", Client: client, Offline: true, ByConsent: true, AgreementRef: "MSA-42",
 			Permissions: []scopeView{scope("profile", "View your profile", "Your name and username.", true)},

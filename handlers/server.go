@@ -41,7 +41,8 @@ func New(p *provider.Provider, opts ...Option) (http.Handler, error) {
 	logger := slog.New(NewLogHandler(p.Logger.Handler()))
 	pages := &Pages{Templates: lib, Logger: logger}
 	warnMissingThemes(p, lib)
-	sessions := NewSessions(p.Secrets.CookieHash, p.Secrets.CookieBlock, p.Config.SessionLifespan.Std(), p.Config.SecureCookies(), p.Now)
+	sessions := NewSessions(p.Store, p.Secrets.CookieHash, p.Secrets.CookieBlock, p.Config.SessionLifespan.Std(),
+		p.Config.SessionIdleLifetime.Std(), p.Config.SecureCookies(), p.Now)
 
 	r := mux.NewRouter()
 	(&Protocol{Provider: p, Logger: logger}).Mount(r)

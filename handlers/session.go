@@ -5,12 +5,15 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/gorilla/securecookie"
+
+	"github.com/consentry/consentry/storage"
 )
 
 const (
@@ -19,63 +22,140 @@ const (
 	csrfField     = "csrf_token"
 )
 
-// browserSession is who is signed in on this browser and since when. It
-// lives in a signed and encrypted cookie, so any instance can read it.
-type browserSession struct {
-	Subject  string
-	AuthTime time.Time
-}
+// sessionTouchInterval is how often a session's last use is written at
+// most: its idle expiry is exact to this, and a busy browser costs one write
+// a minute instead of one per request.
+const sessionTouchInterval = time.Minute
 
-// Sessions reads and writes the browser session and CSRF cookies.
+// Sessions keeps the browser sessions, which live in the database (the
+// cookie carries a random secret alone, so signing out ends every copy of
+// it), and writes the CSRF and signed cookies.
 type Sessions struct {
+	store    storage.BrowserSessions
 	codec    *securecookie.SecureCookie
 	csrfKey  []byte
 	lifespan time.Duration
+	idle     time.Duration
 	secure   bool
 	now      func() time.Time
 }
 
-// NewSessions returns cookie handling keyed by the server's cookie secrets.
-func NewSessions(hashKey, blockKey []byte, lifespan time.Duration, secure bool, now func() time.Time) *Sessions {
+// NewSessions returns session handling on store, with the absolute lifespan
+// and the idle lifetime of a session; the cookie secrets sign the CSRF
+// tokens and the signed cookies.
+func NewSessions(store storage.BrowserSessions, hashKey, blockKey []byte, lifespan, idle time.Duration, secure bool, now func() time.Time) *Sessions {
 	codec := securecookie.New(hashKey, blockKey)
 	codec.MaxAge(int(lifespan.Seconds()))
 	codec.SetSerializer(securecookie.JSONEncoder{})
 	// The CSRF key is derived so that it is never the same key as the cookie MAC.
 	mac := hmac.New(sha256.New, hashKey)
 	mac.Write([]byte("consentry csrf v1"))
-	return &Sessions{codec: codec, csrfKey: mac.Sum(nil), lifespan: lifespan, secure: secure, now: now}
+	return &Sessions{store: store, codec: codec, csrfKey: mac.Sum(nil), lifespan: lifespan, idle: idle, secure: secure, now: now}
 }
 
-// Get returns the session of r, or nil when there is none or it is invalid
-// or expired.
-func (s *Sessions) Get(r *http.Request) *browserSession {
+// sessionSecretBytes is the length of the cookie's secret: 256 bits.
+const sessionSecretBytes = 32
+
+// idHash returns the stored hash of the session secret in r's cookie, or ""
+// when r has no well-formed one.
+func idHash(r *http.Request) string {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
-		return nil
+		return ""
 	}
-	var sess browserSession
-	if err := s.codec.Decode(sessionCookie, c.Value, &sess); err != nil {
-		return nil
+	raw, err := base64.RawURLEncoding.DecodeString(c.Value)
+	if err != nil || len(raw) != sessionSecretBytes {
+		return ""
 	}
-	if sess.Subject == "" || s.now().After(sess.AuthTime.Add(s.lifespan)) {
-		return nil
-	}
-	return &sess
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])
 }
 
-// Start signs subject in on this browser.
-func (s *Sessions) Start(w http.ResponseWriter, subject string, authTime time.Time) error {
-	value, err := s.codec.Encode(sessionCookie, browserSession{Subject: subject, AuthTime: authTime})
+// Get returns the live session of r: nil without error when there is none,
+// it ended or it expired (absolutely, or idle); an error when the database
+// fails. Every call reads the session, so that a session ended on any
+// instance ends here at once.
+func (s *Sessions) Get(r *http.Request) (*storage.BrowserSession, error) {
+	hash := idHash(r)
+	if hash == "" {
+		return nil, nil
+	}
+	ctx := r.Context()
+	sess, err := s.store.GetSession(ctx, hash)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
 	if err != nil {
-		return fmt.Errorf("encode session cookie: %w", err)
+		return nil, err
 	}
-	http.SetCookie(w, s.cookie(sessionCookie, value, int(s.lifespan.Seconds())))
-	return nil
+	now := s.now()
+	if !now.Before(sess.ExpiresAt) || !now.Before(sess.LastSeenAt.Add(s.idle)) {
+		return nil, nil
+	}
+	if now.Sub(sess.LastSeenAt) >= sessionTouchInterval {
+		idleUntil := now.Add(s.idle)
+		if idleUntil.After(sess.ExpiresAt) {
+			idleUntil = sess.ExpiresAt
+		}
+		if err := s.store.TouchSession(ctx, hash, now, idleUntil); err != nil {
+			return nil, err
+		}
+		sess.LastSeenAt, sess.IdleExpiresAt = now, idleUntil
+	}
+	return sess, nil
 }
 
-// End signs the browser out.
-func (s *Sessions) End(w http.ResponseWriter) {
+// Start signs subject in on this browser with a new session, ending the
+// one the browser had, and returns it.
+func (s *Sessions) Start(w http.ResponseWriter, r *http.Request, subject string, authTime time.Time, amr []string) (*storage.BrowserSession, error) {
+	ctx := r.Context()
+	if old := idHash(r); old != "" {
+		if err := s.store.DeleteSession(ctx, old); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, fmt.Errorf("end previous session: %w", err)
+		}
+	}
+	secret := make([]byte, sessionSecretBytes)
+	publicID := make([]byte, 16)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, fmt.Errorf("generate session secret: %w", err)
+	}
+	if _, err := rand.Read(publicID); err != nil {
+		return nil, fmt.Errorf("generate session id: %w", err)
+	}
+	sum := sha256.Sum256(secret)
+	now := s.now()
+	sess := &storage.BrowserSession{
+		IDHash:        hex.EncodeToString(sum[:]),
+		ID:            base64.RawURLEncoding.EncodeToString(publicID),
+		Subject:       subject,
+		AuthTime:      authTime,
+		AMR:           amr,
+		CreatedAt:     now,
+		LastSeenAt:    now,
+		ExpiresAt:     now.Add(s.lifespan),
+		IdleExpiresAt: now.Add(min(s.idle, s.lifespan)),
+		IPAddress:     clientIP(r),
+		UserAgent:     truncate(r.UserAgent(), 512),
+	}
+	if err := s.store.CreateSession(ctx, sess); err != nil {
+		return nil, fmt.Errorf("start session: %w", err)
+	}
+	http.SetCookie(w, s.cookie(sessionCookie, base64.RawURLEncoding.EncodeToString(secret), int(s.lifespan.Seconds())))
+	return sess, nil
+}
+
+// End signs the browser out: its session is deleted, so that no copy of
+// the cookie works any more, and the cookie is cleared.
+func (s *Sessions) End(w http.ResponseWriter, r *http.Request) error {
 	http.SetCookie(w, s.cookie(sessionCookie, "", -1))
+	hash := idHash(r)
+	if hash == "" {
+		return nil
+	}
+	if err := s.store.DeleteSession(r.Context(), hash); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("end session: %w", err)
+	}
+	return nil
 }
 
 func (s *Sessions) cookie(name, value string, maxAge int) *http.Cookie {

@@ -34,8 +34,10 @@ type Config struct {
 	AccessTokenLifespan   Duration `yaml:"access_token_lifespan"`
 	IDTokenLifespan       Duration `yaml:"id_token_lifespan"`
 	AuthorizeCodeLifespan Duration `yaml:"authorize_code_lifespan"`
-	// SessionLifespan is how long a browser sign-in lasts.
+	// SessionLifespan is how long a browser sign-in lasts at most.
 	SessionLifespan Duration `yaml:"session_lifespan"`
+	// SessionIdleLifetime ends a browser sign-in not used for this long.
+	SessionIdleLifetime Duration `yaml:"session_idle_lifetime"`
 	// LoginRequestLifespan is how long a pending authorization request waits
 	// for the user to sign in and consent.
 	LoginRequestLifespan Duration `yaml:"login_request_lifespan"`
@@ -143,6 +145,7 @@ func DefaultConfig() Config {
 		IDTokenLifespan:       Duration(time.Hour),
 		AuthorizeCodeLifespan: Duration(5 * time.Minute),
 		SessionLifespan:       Duration(24 * time.Hour),
+		SessionIdleLifetime:   Duration(8 * time.Hour),
 		LoginRequestLifespan:  Duration(30 * time.Minute),
 		OfflineAccess: OfflineAccessConfig{
 			WithoutPromptConsent: OfflineIgnore,
@@ -218,6 +221,7 @@ func (c Config) Validate() error {
 		"id_token_lifespan":                c.IDTokenLifespan,
 		"authorize_code_lifespan":          c.AuthorizeCodeLifespan,
 		"session_lifespan":                 c.SessionLifespan,
+		"session_idle_lifetime":            c.SessionIdleLifetime,
 		"login_request_lifespan":           c.LoginRequestLifespan,
 		"remember_consent_for":             c.RememberConsentFor,
 	} {

@@ -21,6 +21,7 @@ func TestConfigValidate(t *testing.T) {
 		{"issuer with query", func(c *Config) { c.Issuer = "https://id.example.com/?a=b" }, "query"},
 		{"unknown database", func(c *Config) { c.DSN = "mysql://x" }, "dsn"},
 		{"zero lifespan", func(c *Config) { c.AccessTokenLifespan = 0 }, "access_token_lifespan"},
+		{"zero session idle lifetime", func(c *Config) { c.SessionIdleLifetime = 0 }, "session_idle_lifetime"},
 		{"token concurrency set", func(c *Config) { c.TokenConcurrency = 4 }, ""},
 		{"negative token concurrency", func(c *Config) { c.TokenConcurrency = -1 }, "token_concurrency"},
 		{"rsa signer go", func(c *Config) { c.RSASigner = RSASignerGo }, ""},
@@ -48,14 +49,14 @@ func TestConfigValidate(t *testing.T) {
 func TestLoadConfigFile(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yaml")
-	if err := os.WriteFile(good, []byte("issuer: https://id.example.com\naccess_token_lifespan: 5m\n"), 0o600); err != nil {
+	if err := os.WriteFile(good, []byte("issuer: https://id.example.com\naccess_token_lifespan: 5m\nsession_idle_lifetime: 2h\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c := DefaultConfig()
 	if err := LoadConfigFile(good, &c); err != nil {
 		t.Fatal(err)
 	}
-	if c.Issuer != "https://id.example.com" || c.AccessTokenLifespan.Std() != 5*time.Minute || c.Listen != "127.0.0.1:8080" {
+	if c.Issuer != "https://id.example.com" || c.AccessTokenLifespan.Std() != 5*time.Minute || c.SessionIdleLifetime.Std() != 2*time.Hour || c.Listen != "127.0.0.1:8080" {
 		t.Fatalf("config = %+v", c)
 	}
 

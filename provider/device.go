@@ -504,7 +504,9 @@ func (h *deviceCodeHandler) HandleTokenEndpointRequest(ctx context.Context, requ
 		return fosite.ErrServerError.WithWrap(fmt.Errorf("load user of device authorization: %w", err))
 	}
 	granted := fosite.Arguments(d.GrantedScopes)
-	session := NewSession(user, d.AuthTime, d.CreatedAt, granted)
+	// No sid: the device authorization does not record the browser
+	// session that approved it.
+	session := NewSession(user, "", d.AuthTime, d.CreatedAt, granted)
 	request.SetSession(session)
 	request.SetID(d.RequestID)
 	request.SetRequestedScopes(d.RequestedScopes)

@@ -30,7 +30,7 @@ func (p *Provider) Discovery() map[string]any {
 		"revocation_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post", "none"},
 		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
 		"claims_supported": []string{
-			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",
+			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid",
 			"name", "preferred_username", "email", "email_verified",
 		},
 		"prompt_values_supported":         []string{"none", "login", "consent"},

@@ -12,8 +12,10 @@ import (
 
 // NewSession returns the fosite session for a user who authenticated at
 // authTime, for an authorization request first received at requestedAt.
-// fosite checks prompt and max_age against these two times.
-func NewSession(user *storage.User, authTime, requestedAt time.Time, granted fosite.Arguments) *openid.DefaultSession {
+// fosite checks prompt and max_age against these two times. sid, the public
+// id of the browser session the user signed in with, goes into the ID token
+// (and its refreshes, which keep the stored session); "" leaves it out.
+func NewSession(user *storage.User, sid string, authTime, requestedAt time.Time, granted fosite.Arguments) *openid.DefaultSession {
 	s := openid.NewDefaultSession()
 	s.Subject = user.Subject
 	s.Username = user.Username
@@ -22,6 +24,10 @@ func NewSession(user *storage.User, authTime, requestedAt time.Time, granted fos
 	s.Claims.RequestedAt = requestedAt.UTC().Truncate(time.Second)
 	s.Claims.Extra = UserClaims(user, granted)
 	delete(s.Claims.Extra, "sub")
+	if sid != "" {
+		// In the ID token only: userinfo claims come from UserClaims.
+		s.Claims.Extra["sid"] = sid
+	}
 	return s
 }
 

@@ -20,7 +20,7 @@ func benchRequester(alg string) *fosite.AccessRequest {
 	now := time.Now().UTC()
 	user := &storage.User{Subject: "01JBENCHSUBJECT0000000000", Username: "alice", Name: "Alice Example", Email: "alice@example.com", EmailVerified: true}
 	granted := fosite.Arguments{"openid", "profile", "email", "offline_access"}
-	session := NewSession(user, now.Add(-time.Minute), now.Add(-time.Minute), granted)
+	session := NewSession(user, "", now.Add(-time.Minute), now.Add(-time.Minute), granted)
 	session.SetExpiresAt(fosite.AccessToken, now.Add(15*time.Minute))
 	session.SetExpiresAt(fosite.RefreshToken, now.Add(30*24*time.Hour))
 	ar := fosite.NewAccessRequest(session)

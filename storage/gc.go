@@ -18,10 +18,12 @@ type expiringTable struct {
 	what string
 	// model is the row type gorm deletes by.
 	model any
+	// column holds the expiry; "" is expires_at.
+	column string
 }
 
 func expiringTables() []expiringTable {
-	tables := make([]expiringTable, 0, len(allTokenKinds())+3)
+	tables := make([]expiringTable, 0, len(allTokenKinds())+5)
 	for _, k := range allTokenKinds() {
 		tables = append(tables, expiringTable{name: k.table(), key: "signature", what: k.String() + "s", model: &tokenFields{}})
 	}
@@ -29,14 +31,19 @@ func expiringTables() []expiringTable {
 		expiringTable{name: tableAuthRequests, key: "id", what: "auth requests", model: &authRequestRow{}},
 		expiringTable{name: tableAssertionJTIs, key: "jti", what: "client assertion jtis", model: &assertionJTIRow{}},
 		expiringTable{name: tableDeviceAuthorizations, key: "id", what: "device authorizations", model: &deviceAuthorizationRow{}},
+		// A session ends at its absolute or at its idle expiry: one pass for
+		// each, so that each follows its own index.
+		expiringTable{name: tableSessions, key: "id_hash", what: "sessions", model: &sessionRow{}},
+		expiringTable{name: tableSessions, key: "id_hash", what: "idle sessions", model: &sessionRow{}, column: "idle_expires_at"},
 	)
 }
 
 // CollectGarbage deletes, from each table of fosite requests (authorization
 // codes, access and refresh tokens, PKCE and OpenID Connect sessions), of
 // pending authorization requests, of client assertion jtis, of device
-// authorizations and of rate-limit windows, at most batch rows whose
-// expires_at is before now, and clears the successor of at most
+// authorizations, of browser sessions (by their absolute and by their idle
+// expiry) and of rate-limit windows, at most batch rows whose expiry is
+// before now, and clears the successor of at most
 // batch refresh tokens retired before successorsBefore. Rows without an
 // expiry (NULL, or the zero time) are never deleted; the audit log is never
 // touched. It returns the number of rows deleted or cleared; the caller
@@ -62,9 +69,13 @@ func (s *GormStore) CollectGarbage(ctx context.Context, now, successorsBefore ti
 	}
 	var collections []collection
 	for _, t := range expiringTables() {
+		column := t.column
+		if column == "" {
+			column = "expires_at"
+		}
 		expired := func(db *gorm.DB) *gorm.DB {
 			return db.Session(&gorm.Session{NewDB: true}).Table(t.name).Select(t.key).
-				Where("expires_at > ? AND expires_at < ?", zero, now).Order("expires_at").Limit(batch)
+				Where(column+" > ? AND "+column+" < ?", zero, now).Order(column).Limit(batch)
 		}
 		collections = append(collections, collection{"delete expired " + t.what, expired, func(db *gorm.DB) *gorm.DB {
 			return db.Table(t.name).Where(t.key+" IN (?)", expired(db)).Delete(t.model)

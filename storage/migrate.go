@@ -63,6 +63,11 @@ var migrations = []migration{
 	{version: 5, name: "refresh_successor_index", up: addIndex(&refreshTokenRow{}, successorIndex)},
 	// Resource servers allowed to introspect other clients' tokens.
 	{version: 6, name: "client_introspect", up: addColumn(&clientRow{}, "Introspect")},
+	{version: 7, name: "browser_sessions", up: func(tx *gorm.DB) error {
+		// Browser sessions live on the server. A new table only; a no-op
+		// where step 1 just created it.
+		return tx.AutoMigrate(&sessionRow{})
+	}},
 }
 
 // addIndex is a step that creates the index name of model as the model

@@ -38,6 +38,7 @@ type Store interface {
 	Agreements
 	RefreshRotation
 	DeviceAuthorizations
+	BrowserSessions
 	AuditLog
 	GarbageCollector
 	Keys
@@ -76,11 +77,13 @@ type Users interface {
 	GetUser(ctx context.Context, subject string) (*User, error)
 	GetUserByUsername(ctx context.Context, username string) (*User, error)
 	ListUsers(ctx context.Context) ([]User, error)
-	// UpdateUser applies fn to the stored user atomically; ErrNotFound if absent.
+	// UpdateUser applies fn to the stored user atomically; ErrNotFound if
+	// absent. A user left disabled loses every browser session in the same
+	// transaction.
 	UpdateUser(ctx context.Context, subject string, fn func(*User) error) error
 	// DeleteUser returns ErrNotFound for an unknown subject. Tokens issued for
-	// the user, their grants and their own agreements (not all-users ones)
-	// are deleted with it.
+	// the user, their grants, their own agreements (not all-users ones) and
+	// their browser sessions are deleted with it.
 	DeleteUser(ctx context.Context, subject string) error
 }
 
@@ -259,6 +262,51 @@ type DeviceAuthorization struct {
 	ExpiresAt    time.Time
 }
 
+// BrowserSessions keeps who is signed in on which browser. The cookie
+// carries a random secret; only its hash (IDHash) is stored, and a separate
+// public ID names the session on the account page, in the CLI and in ID
+// tokens (sid).
+type BrowserSessions interface {
+	// CreateSession returns ErrAlreadyExists when the id hash or the id is taken.
+	CreateSession(ctx context.Context, s *BrowserSession) error
+	// GetSession returns the session of this id hash, expired or not (the
+	// caller judges); ErrNotFound when there is none.
+	GetSession(ctx context.Context, idHash string) (*BrowserSession, error)
+	// TouchSession sets LastSeenAt to at and IdleExpiresAt, unless the
+	// session was seen at or after at; a session that is gone is no error.
+	TouchSession(ctx context.Context, idHash string, at, idleExpiresAt time.Time) error
+	// DeleteSession returns ErrNotFound when there is no such session.
+	DeleteSession(ctx context.Context, idHash string) error
+	// DeleteSubjectSession deletes subject's session with the public id;
+	// ErrNotFound when subject has none of that id.
+	DeleteSubjectSession(ctx context.Context, subject, id string) error
+	// DeleteSubjectSessions deletes every session of subject but the one of
+	// exceptIDHash ("" keeps none) and returns how many it deleted.
+	DeleteSubjectSessions(ctx context.Context, subject, exceptIDHash string) (int, error)
+	// ListSessions returns subject's sessions alive at now, most recently
+	// seen first.
+	ListSessions(ctx context.Context, subject string, now time.Time) ([]BrowserSession, error)
+}
+
+// BrowserSession is one signed-in browser.
+type BrowserSession struct {
+	// IDHash is the SHA-256 (hex) of the cookie's secret, never the secret.
+	IDHash string
+	// ID is the public name of the session: the sid claim.
+	ID       string
+	Subject  string
+	AuthTime time.Time
+	// AMR lists the authentication methods (RFC 8176), e.g. ["pwd"].
+	AMR        []string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	// ExpiresAt is the absolute end; IdleExpiresAt the end if not seen again.
+	ExpiresAt     time.Time
+	IdleExpiresAt time.Time
+	IPAddress     string
+	UserAgent     string
+}
+
 // AuditLog is an append-only record of consent and token events. There is no
 // way to change or delete an event through this interface.
 type AuditLog interface {
@@ -291,6 +339,7 @@ const (
 	EventAgreementCreated     = "agreement_created"
 	EventAgreementRevoked     = "agreement_revoked"
 	EventAgreementRemovedUser = "agreement_removed_by_user"
+	EventSessionRevoked       = "session_revoked"
 )
 
 // Actors of audit events besides a user's subject.
@@ -329,7 +378,8 @@ type GarbageCollector interface {
 	// (authorization codes, access and refresh tokens, PKCE and OpenID
 	// Connect sessions whose expiry is before now; pending authorization
 	// requests past their expiry; client assertion JTIs past expiry; device
-	// authorizations past expiry and ended rate-limit windows) and
+	// authorizations past expiry, ended rate-limit windows and browser
+	// sessions past their absolute or idle expiry) and
 	// clears the sealed successors of refresh tokens retired before
 	// successorsBefore. Rows that have not expired are never touched; the
 	// audit log is never touched. It returns how many rows it deleted or

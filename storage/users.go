@@ -84,8 +84,9 @@ func (s *GormStore) ListUsers(ctx context.Context) ([]User, error) {
 // UpdateUser loads the user, applies fn and stores the result in one
 // transaction, the row locked meanwhile. fn's error aborts the update and is
 // returned. The subject and CreatedAt cannot be changed; UpdatedAt is set to
-// now. ErrNotFound when the user is unknown; ErrAlreadyExists when fn picks a
-// taken username.
+// now. A user left disabled loses every browser session in the same
+// transaction. ErrNotFound when the user is unknown; ErrAlreadyExists when fn
+// picks a taken username.
 func (s *GormStore) UpdateUser(ctx context.Context, subject string, fn func(*User) error) error {
 	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		var row userRow
@@ -103,7 +104,16 @@ func (s *GormStore) UpdateUser(ctx context.Context, subject string, fn func(*Use
 		next.Subject = row.Subject
 		next.CreatedAt = row.CreatedAt
 		next.UpdatedAt = s.now().UTC()
-		return dbErr(tx.Model(&userRow{}).Where("subject = ?", subject).Select(userColumns()).Updates(&next).Error)
+		if err := tx.Model(&userRow{}).Where("subject = ?", subject).Select(userColumns()).Updates(&next).Error; err != nil {
+			return dbErr(err)
+		}
+		if next.Disabled {
+			// Here, so that every way of disabling a user signs them out.
+			if _, err := deleteSessionsOf(tx, subject, ""); err != nil {
+				return fmt.Errorf("delete sessions: %w", err)
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("update user %q: %w", subject, err)
@@ -113,8 +123,8 @@ func (s *GormStore) UpdateUser(ctx context.Context, subject string, fn func(*Use
 
 // DeleteUser deletes the user, the tokens issued for them, their pending
 // authorization requests, grants, per-user agreements, opt-outs of
-// all-users agreements and the device authorizations they approved or
-// denied; ErrNotFound for an unknown subject. The audit log
+// all-users agreements, the device authorizations they approved or
+// denied and their browser sessions; ErrNotFound for an unknown subject. The audit log
 // keeps its events.
 func (s *GormStore) DeleteUser(ctx context.Context, subject string) error {
 	err := s.transaction(ctx, func(tx *gorm.DB) error {
@@ -143,6 +153,9 @@ func (s *GormStore) DeleteUser(ctx context.Context, subject string) error {
 		// They name the user; an approved one must not outlive them.
 		if err := tx.Where("subject = ?", subject).Delete(&deviceAuthorizationRow{}).Error; err != nil {
 			return fmt.Errorf("delete device authorizations: %w", err)
+		}
+		if _, err := deleteSessionsOf(tx, subject, ""); err != nil {
+			return fmt.Errorf("delete sessions: %w", err)
 		}
 		return deleteTokensWhere(tx, "subject = ?", subject)
 	})

@@ -27,7 +27,7 @@ var defaults embed.FS
 
 // Pages are the templates every deployment has. Each page defines "title"
 // and "content" and is rendered inside layout.html.
-var Pages = []string{"login.html", "consent.html", "error.html", "logout.html", "index.html", "demo.html", "demo_result.html", "account_apps.html", "device.html", "device_done.html"}
+var Pages = []string{"login.html", "consent.html", "error.html", "logout.html", "index.html", "demo.html", "demo_result.html", "account_apps.html", "account_sessions.html", "device.html", "device_done.html"}
 
 // reserved are override subdirectories that are not themes.
 var reserved = []string{"static", "i18n"}

@@ -212,7 +212,7 @@ func setUserDisabled(ctx context.Context, e *env, c *command, args []string, dis
 		return fmt.Errorf("update user %q: %w", u.Username, err)
 	}
 	if disabled {
-		fmt.Fprintf(e.stdout, "disabled user %q: they can no longer sign in, and their refresh tokens are refused\n", u.Username)
+		fmt.Fprintf(e.stdout, "disabled user %q: they are signed out everywhere and can no longer sign in, and their refresh tokens are refused\n", u.Username)
 	} else {
 		fmt.Fprintf(e.stdout, "enabled user %q\n", u.Username)
 	}
@@ -238,7 +238,7 @@ func runUsersDelete(ctx context.Context, e *env, c *command, args []string) (err
 	if err := st.DeleteUser(ctx, u.Subject); err != nil {
 		return fmt.Errorf("delete user %q: %w", u.Username, err)
 	}
-	fmt.Fprintf(e.stdout, "deleted user %q and the tokens issued for them\n", u.Username)
+	fmt.Fprintf(e.stdout, "deleted user %q, their sessions and the tokens issued for them\n", u.Username)
 	return nil
 }
 

@@ -84,6 +84,10 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"CountAttempt", testCountAttempt},
 		{"CollectDeviceGarbage", testCollectDeviceGarbage},
 		{"DeleteDeviceAuthorizations", testDeleteDeviceAuthorizations},
+		{"BrowserSessions", testBrowserSessions},
+		{"DeleteSubjectSessions", testDeleteSubjectSessions},
+		{"UserChangesEndSessions", testUserChangesEndSessions},
+		{"CollectSessionGarbage", testCollectSessionGarbage},
 	})
 	t.Run("Concurrency", func(t *testing.T) { RunConcurrencyTests(t, newStore) })
 }
