@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -69,6 +70,11 @@ type Config struct {
 	// uses the system's OpenSSL 3 libcrypto when it loads and signs
 	// correctly, Go's crypto/rsa otherwise; "go" always uses Go's.
 	RSASigner string `yaml:"rsa_signer"`
+	// TrustedProxies are the reverse proxies (CIDR prefixes or single
+	// addresses) whose Forwarded and X-Forwarded-For headers name the
+	// client. Requests from any other peer are taken at their TCP address,
+	// whatever headers they carry. Empty: no proxy is trusted.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // DatabaseConfig tunes the connection pool; zero values keep the defaults.
@@ -193,6 +199,9 @@ func (c Config) Validate() error {
 	if c.RSASigner != "" && c.RSASigner != RSASignerAuto && c.RSASigner != RSASignerGo {
 		return fmt.Errorf("rsa_signer %q: must be %q or %q", c.RSASigner, RSASignerAuto, RSASignerGo)
 	}
+	if _, err := ParseTrustedProxies(c.TrustedProxies); err != nil {
+		return err
+	}
 	if !strings.HasPrefix(c.DSN, "sqlite://") && !strings.HasPrefix(c.DSN, "postgres://") && !strings.HasPrefix(c.DSN, "postgresql://") {
 		return fmt.Errorf("dsn: must start with sqlite:// or postgres://")
 	}
@@ -229,6 +238,31 @@ func (c Config) Validate() error {
 		return fmt.Errorf("offline_access.without_prompt_consent %q: must be ignore, prompt or reject", c.OfflineAccess.WithoutPromptConsent)
 	}
 	return nil
+}
+
+// ParseTrustedProxies reads trusted_proxies: CIDR prefixes ("10.0.0.0/8",
+// "2001:db8::/32") or single addresses, taken as one host (/32 or /128).
+func ParseTrustedProxies(list []string) ([]netip.Prefix, error) {
+	prefixes := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if strings.Contains(s, "/") {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				return nil, fmt.Errorf("trusted_proxies: %q is not a CIDR prefix such as 10.0.0.0/8", s)
+			}
+			// 10.1.2.3/8 is taken as the network it names, 10.0.0.0/8.
+			prefixes = append(prefixes, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil || a.Zone() != "" {
+			return nil, fmt.Errorf("trusted_proxies: %q is neither an IP address nor a CIDR prefix", s)
+		}
+		a = a.Unmap()
+		prefixes = append(prefixes, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return prefixes, nil
 }
 
 // SecureCookies reports whether cookies must carry the Secure attribute.
