@@ -70,6 +70,12 @@ type Config struct {
 	// uses the system's OpenSSL 3 libcrypto when it loads and signs
 	// correctly, Go's crypto/rsa otherwise; "go" always uses Go's.
 	RSASigner string `yaml:"rsa_signer"`
+	// PasswordHashConcurrency caps the bcrypt computations (sign-ins)
+	// running at once, so that a flood of sign-ins cannot take the cores
+	// from token requests. 0: half the cores (GOMAXPROCS), at least one.
+	PasswordHashConcurrency int `yaml:"password_hash_concurrency"`
+	// LoginThrottle limits password guessing.
+	LoginThrottle LoginThrottleConfig `yaml:"login_throttle"`
 	// TrustedProxies are the reverse proxies (CIDR prefixes or single
 	// addresses) whose Forwarded and X-Forwarded-For headers name the
 	// client. Requests from any other peer are taken at their TCP address,
@@ -85,6 +91,46 @@ type DatabaseConfig struct {
 	ConnMaxIdleTime Duration `yaml:"conn_max_idle_time"`
 	// QueryTimeout bounds every database call a request makes.
 	QueryTimeout Duration `yaml:"query_timeout"`
+}
+
+// LoginThrottleConfig limits password guessing. Failed sign-ins are counted
+// per account (the username typed, whether or not it exists) and per client
+// address, in the database, so every instance sees the same counts. An
+// account with MaxFailures failures within FindTime is locked for Lockout,
+// doubled with each further lockout in a row up to MaxLockout; an address
+// with AddressMaxFailures failures within AddressFindTime is refused for
+// AddressFindTime. A refused sign-in computes no password hash. The address
+// limit is much higher than the account's, so that one person's typos do
+// not lock out the colleagues behind the same NAT.
+type LoginThrottleConfig struct {
+	MaxFailures        int      `yaml:"max_failures"`
+	FindTime           Duration `yaml:"find_time"`
+	Lockout            Duration `yaml:"lockout"`
+	MaxLockout         Duration `yaml:"max_lockout"`
+	AddressMaxFailures int      `yaml:"address_max_failures"`
+	AddressFindTime    Duration `yaml:"address_find_time"`
+}
+
+// maxThrottleMemory bounds login_throttle's durations: a day after its last
+// failure an account's or address's count and lockout history are
+// forgotten.
+const maxThrottleMemory = 24 * time.Hour
+
+func (c LoginThrottleConfig) validate() error {
+	if c.MaxFailures < 1 || c.AddressMaxFailures < 1 {
+		return errors.New("login_throttle: max_failures and address_max_failures must be at least 1")
+	}
+	for name, d := range map[string]Duration{
+		"find_time": c.FindTime, "lockout": c.Lockout, "max_lockout": c.MaxLockout, "address_find_time": c.AddressFindTime,
+	} {
+		if d <= 0 || d.Std() > maxThrottleMemory {
+			return fmt.Errorf("login_throttle.%s: must be positive and at most %s", name, maxThrottleMemory)
+		}
+	}
+	if c.MaxLockout < c.Lockout {
+		return errors.New("login_throttle.max_lockout: must not be shorter than lockout")
+	}
+	return nil
 }
 
 // OfflineAccessConfig is the policy for offline_access requests.
@@ -160,6 +206,14 @@ func DefaultConfig() Config {
 			QueryTimeout:    Duration(5 * time.Second),
 		},
 		RememberConsentFor: Duration(30 * 24 * time.Hour),
+		LoginThrottle: LoginThrottleConfig{
+			MaxFailures:        5,
+			FindTime:           Duration(15 * time.Minute),
+			Lockout:            Duration(time.Minute),
+			MaxLockout:         Duration(time.Hour),
+			AddressMaxFailures: 100,
+			AddressFindTime:    Duration(10 * time.Minute),
+		},
 	}
 }
 
@@ -198,6 +252,12 @@ func (c Config) Validate() error {
 	}
 	if c.RSASigner != "" && c.RSASigner != RSASignerAuto && c.RSASigner != RSASignerGo {
 		return fmt.Errorf("rsa_signer %q: must be %q or %q", c.RSASigner, RSASignerAuto, RSASignerGo)
+	}
+	if c.PasswordHashConcurrency < 0 {
+		return errors.New("password_hash_concurrency: must not be negative")
+	}
+	if err := c.LoginThrottle.validate(); err != nil {
+		return err
 	}
 	if _, err := ParseTrustedProxies(c.TrustedProxies); err != nil {
 		return err

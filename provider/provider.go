@@ -42,9 +42,11 @@ type Provider struct {
 	Keys    *KeySet
 	OAuth2  fosite.OAuth2Provider
 	Hasher  ClientSecretHasher
-	Policy  ConsentPolicy
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// Passwords checks users' passwords, a few at a time.
+	Passwords *Passwords
+	Policy    ConsentPolicy
+	Logger    *slog.Logger
+	Now       func() time.Time
 	// Observer, when set, is told of grants and refresh outcomes (metrics).
 	Observer Observer
 }
@@ -69,11 +71,12 @@ func New(ctx context.Context, cfg Config, store storage.Store, logger *slog.Logg
 		return nil, err
 	}
 	p := &Provider{
-		Config:  cfg,
-		Store:   store,
-		Secrets: secrets,
-		Keys:    keys,
-		Hasher:  ClientSecretHasher{Key: secrets.ClientSecretKey},
+		Config:    cfg,
+		Store:     store,
+		Secrets:   secrets,
+		Keys:      keys,
+		Hasher:    ClientSecretHasher{Key: secrets.ClientSecretKey},
+		Passwords: NewPasswords(cfg.PasswordHashConcurrency),
 		Policy: ConsentPolicy{
 			WithoutPromptConsent: cfg.OfflineAccess.WithoutPromptConsent,
 			RememberFor:          cfg.RememberConsentFor.Std(),

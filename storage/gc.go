@@ -21,7 +21,7 @@ type expiringTable struct {
 }
 
 func expiringTables() []expiringTable {
-	tables := make([]expiringTable, 0, len(allTokenKinds())+3)
+	tables := make([]expiringTable, 0, len(allTokenKinds())+4)
 	for _, k := range allTokenKinds() {
 		tables = append(tables, expiringTable{name: k.table(), key: "signature", what: k.String() + "s", model: &tokenFields{}})
 	}
@@ -29,15 +29,16 @@ func expiringTables() []expiringTable {
 		expiringTable{name: tableAuthRequests, key: "id", what: "auth requests", model: &authRequestRow{}},
 		expiringTable{name: tableAssertionJTIs, key: "jti", what: "client assertion jtis", model: &assertionJTIRow{}},
 		expiringTable{name: tableDeviceAuthorizations, key: "id", what: "device authorizations", model: &deviceAuthorizationRow{}},
+		expiringTable{name: tableLoginThrottles, key: `"key"`, what: "login throttles", model: &loginThrottleRow{}},
 	)
 }
 
 // CollectGarbage deletes, from each table of fosite requests (authorization
 // codes, access and refresh tokens, PKCE and OpenID Connect sessions), of
 // pending authorization requests, of client assertion jtis, of device
-// authorizations and of rate-limit windows, at most batch rows whose
-// expires_at is before now, and clears the successor of at most
-// batch refresh tokens retired before successorsBefore. Rows without an
+// authorizations, of login throttles and of rate-limit windows, at most
+// batch rows whose expires_at is before now, and clears the successor of at
+// most batch refresh tokens retired before successorsBefore. Rows without an
 // expiry (NULL, or the zero time) are never deleted; the audit log is never
 // touched. It returns the number of rows deleted or cleared; the caller
 // repeats until that is 0.

@@ -61,6 +61,9 @@ var migrations = []migration{
 	{version: 4, name: "grants_remembered_index", up: addIndex(&grantRow{}, rememberedGrantsIndex)},
 	// Garbage collection finds the successors left to clear.
 	{version: 5, name: "refresh_successor_index", up: addIndex(&refreshTokenRow{}, successorIndex)},
+	// Failed sign-ins per account and per address (login throttling). A
+	// new table; a no-op where step 1 just created it.
+	{version: 7, name: "login_throttles", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&loginThrottleRow{}) }},
 }
 
 // addIndex is a step that creates the index name of model as the model

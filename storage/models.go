@@ -32,6 +32,7 @@ func allModels() []any {
 		&authorizeCodeRow{}, &accessTokenRow{}, &refreshTokenRow{}, &pkceRequestRow{}, &oidcSessionRow{},
 		&grantRow{}, &agreementRow{}, &agreementOptOutRow{}, &auditEventRow{},
 		&deviceAuthorizationRow{}, &rateLimitRow{}, &clientGenerationRow{},
+		&loginThrottleRow{},
 	}
 }
 

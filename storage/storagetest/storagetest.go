@@ -81,6 +81,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"CountAttempt", testCountAttempt},
 		{"CollectDeviceGarbage", testCollectDeviceGarbage},
 		{"DeleteDeviceAuthorizations", testDeleteDeviceAuthorizations},
+		{"LoginThrottles", testLoginThrottles},
 	})
 	t.Run("Concurrency", func(t *testing.T) { RunConcurrencyTests(t, newStore) })
 }
