@@ -15,7 +15,8 @@ import (
 const auditListHelp = `
 List the audit log, oldest first: consents given and denied, remembered
 consents and agreements used, grants revoked, agreements recorded, revoked or
-removed by a user, and refresh-token reuse detected. Each event shows when,
+removed by a user, refresh-token reuse detected, failed sign-ins, lockouts
+after too many of them and unlocks. Each event shows when,
 what, who did it (the administrator's name, "user", "reuse_detection" or
 "system"), the user and client concerned, the scopes, the basis of a grant,
 the agreement, the address the request came from and a short note. The log
