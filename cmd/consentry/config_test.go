@@ -127,6 +127,15 @@ remember_consent_for: 48h
 			want: func(c *provider.Config) { c.TrustedProxies = []string{"10.0.0.0/8", "2001:db8::1"} },
 		},
 		{
+			name: "login throttle and password hash concurrency from the file",
+			args: []string{"--config", writeFile(t, "throttle.yaml", "password_hash_concurrency: 2\nlogin_throttle:\n  max_failures: 3\n  lockout: 30s\n  max_lockout: 2h\n  address_max_failures: 40\n")},
+			want: func(c *provider.Config) {
+				c.PasswordHashConcurrency = 2
+				c.LoginThrottle.MaxFailures, c.LoginThrottle.AddressMaxFailures = 3, 40
+				c.LoginThrottle.Lockout, c.LoginThrottle.MaxLockout = provider.Duration(30*time.Second), provider.Duration(2*time.Hour)
+			},
+		},
+		{
 			name: "trusted proxies from the file",
 			args: []string{"--config", writeFile(t, "proxies-file.yaml", "trusted_proxies:\n  - 10.0.0.0/8\n  - 192.0.2.7\n")},
 			want: func(c *provider.Config) { c.TrustedProxies = []string{"10.0.0.0/8", "192.0.2.7"} },
@@ -301,6 +310,8 @@ func TestConfigErrors(t *testing.T) {
 		{name: "zero gc interval", env: map[string]string{"CONSENTRY_GC_INTERVAL": "0"}, wantErr: "gc_interval: must be positive"},
 		{name: "retry window over a minute", args: []string{"--refresh-retry-window", "61s"}, wantErr: "offline_access.retry_window: must be between 0 (off) and 1m"},
 		{name: "negative retry window", env: map[string]string{"CONSENTRY_REFRESH_RETRY_WINDOW": "-1s"}, wantErr: "offline_access.retry_window: must be between 0 (off) and 1m"},
+		{name: "unknown login_throttle key", args: []string{"--config", writeFile(t, "throttle-key.yaml", "login_throttle:\n  ban_time: 1m\n")}, wantErr: "field ban_time not found"},
+		{name: "login_throttle lockout longer than its maximum", args: []string{"--config", writeFile(t, "throttle-bad.yaml", "login_throttle:\n  lockout: 2h\n")}, wantErr: "login_throttle.max_lockout"},
 		{name: "bad trusted proxy", env: map[string]string{"CONSENTRY_TRUSTED_PROXIES": "10.0.0.0/8,proxy.internal"}, wantErr: `trusted_proxies: "proxy.internal" is neither`},
 		{name: "bad trusted proxy prefix", env: map[string]string{"CONSENTRY_TRUSTED_PROXIES": "10.0.0.0/33"}, wantErr: `trusted_proxies: "10.0.0.0/33" is not a CIDR prefix`},
 		{name: "removed refresh_token_lifespan key", args: []string{"--config", removedKey}, wantErr: "field refresh_token_lifespan not found"},
