@@ -42,13 +42,13 @@ type Provider struct {
 	Keys    *KeySet
 	OAuth2  fosite.OAuth2Provider
 	Hasher  ClientSecretHasher
-	// Passwords checks users' passwords, a few at a time.
-	Passwords *Passwords
-	Policy    ConsentPolicy
-	Logger    *slog.Logger
-	Now       func() time.Time
+	Policy  ConsentPolicy
+	Logger  *slog.Logger
+	Now     func() time.Time
 	// Observer, when set, is told of grants and refresh outcomes (metrics).
 	Observer Observer
+	// Passwords checks users' passwords, a few at a time.
+	Passwords *Passwords
 }
 
 // New loads or creates the server secrets and signing keys and composes fosite.
@@ -71,12 +71,11 @@ func New(ctx context.Context, cfg Config, store storage.Store, logger *slog.Logg
 		return nil, err
 	}
 	p := &Provider{
-		Config:    cfg,
-		Store:     store,
-		Secrets:   secrets,
-		Keys:      keys,
-		Hasher:    ClientSecretHasher{Key: secrets.ClientSecretKey},
-		Passwords: NewPasswords(cfg.PasswordHashConcurrency),
+		Config:  cfg,
+		Store:   store,
+		Secrets: secrets,
+		Keys:    keys,
+		Hasher:  ClientSecretHasher{Key: secrets.ClientSecretKey},
 		Policy: ConsentPolicy{
 			WithoutPromptConsent: cfg.OfflineAccess.WithoutPromptConsent,
 			RememberFor:          cfg.RememberConsentFor.Std(),
@@ -84,6 +83,7 @@ func New(ctx context.Context, cfg Config, store storage.Store, logger *slog.Logg
 		Logger: logger,
 		Now:    now,
 	}
+	p.Passwords = NewPasswords(cfg.PasswordHashConcurrency)
 	p.OAuth2 = p.compose()
 	return p, nil
 }
