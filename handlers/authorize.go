@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -250,16 +249,6 @@ func (h *Authorize) consumeError(w http.ResponseWriter, r *http.Request, err err
 		return
 	}
 	h.serverError(w, r, "consume pending request", err)
-}
-
-// clientIP is the address the request came from. Behind a proxy this is the
-// proxy's address; trusting forwarded headers needs configuration first.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 func truncate(s string, n int) string {

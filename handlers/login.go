@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/consentry/consentry/provider"
@@ -30,6 +31,9 @@ type loginView struct {
 	Username   string
 	// Failed reports a wrong username or password.
 	Failed bool
+	// RetryMinutes, when set, reports that sign-ins are refused after too
+	// many failures, for this many more minutes (rounded up).
+	RetryMinutes int
 	// opts is how to render the page: the client's theme and the request's
 	// language.
 	opts templates.Options
@@ -61,7 +65,8 @@ func (h *Authorize) renderLogin(w http.ResponseWriter, r *http.Request, status i
 
 // login checks the username and password. Every failure gets the same
 // message and costs one password hash, so it does not tell whether the user
-// exists.
+// exists. Before the password is looked at, the account's and the address's
+// failures are: past their limit the try is refused with no hash computed.
 func (h *Authorize) login(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
@@ -85,6 +90,18 @@ func (h *Authorize) login(w http.ResponseWriter, r *http.Request) {
 		view.opts = h.Pages.Options(r, ar.GetClient(), ar.GetRequestForm().Get("ui_locales"))
 	}
 
+	ip := clientIP(r)
+	wait, err := h.Provider.LoginRetryAfter(ctx, view.Username, ip)
+	if err != nil {
+		h.serverError(w, r, "check login throttle", err)
+		return
+	}
+	if wait > 0 {
+		h.Logger.InfoContext(ctx, "login refused: too many failed attempts", "retry_after", wait.Round(time.Second))
+		h.renderThrottled(w, r, view, wait)
+		return
+	}
+
 	user, err := h.Provider.Store.GetUserByUsername(ctx, view.Username)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		h.serverError(w, r, "load user for login", err)
@@ -94,11 +111,33 @@ func (h *Authorize) login(w http.ResponseWriter, r *http.Request) {
 	if user != nil && !user.Disabled {
 		hash = user.PasswordHash
 	}
-	if !provider.CheckPassword(hash, r.PostFormValue("password")) {
-		h.Logger.InfoContext(ctx, "login failed")
+	ok, err := h.Provider.Passwords.Check(ctx, hash, r.PostFormValue("password"))
+	if err != nil {
+		// The client went away while waiting for a hash slot.
+		h.Logger.InfoContext(ctx, "login abandoned while waiting to check the password", "err", err)
+		h.Pages.Error(w, r, http.StatusServiceUnavailable, errorServer)
+		return
+	}
+	if !ok {
+		attempt := provider.LoginAttempt{Username: view.Username, IP: ip, UserAgent: truncate(r.UserAgent(), 512), Reason: "unknown username"}
+		if user != nil {
+			attempt.Subject, attempt.Reason = user.Subject, "wrong password"
+			if user.Disabled {
+				attempt.Reason = "disabled user"
+			}
+		}
+		if _, err := h.Provider.RecordLoginFailure(ctx, attempt); err != nil {
+			h.serverError(w, r, "record failed login", err)
+			return
+		}
+		h.Logger.InfoContext(ctx, "login failed", "sub", attempt.Subject)
 		view.Failed = true
 		h.renderLogin(w, r, http.StatusUnauthorized, view)
 		return
+	}
+	if err := h.Provider.ClearLoginFailures(ctx, view.Username); err != nil {
+		// The user signs in all the same; their old failures stay counted.
+		h.Logger.WarnContext(ctx, "clear failed logins", "sub", user.Subject, "err", err)
 	}
 
 	sess, err := h.Sessions.Start(w, r, user.Subject, h.Provider.Now(), []string{amrPassword})
@@ -125,6 +164,13 @@ func (h *Authorize) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, provider.PathResume+"?request="+url.QueryEscape(requestID), http.StatusSeeOther)
+}
+
+// renderThrottled refuses a sign-in with 429 and how many minutes to wait.
+func (h *Authorize) renderThrottled(w http.ResponseWriter, r *http.Request, view loginView, wait time.Duration) {
+	view.RetryMinutes = int((wait + time.Minute - 1) / time.Minute)
+	w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+	h.renderLogin(w, r, http.StatusTooManyRequests, view)
 }
 
 // logoutView is the data of logout.html.

@@ -34,6 +34,10 @@ func New(p *provider.Provider, opts ...Option) (http.Handler, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	trusted, err := provider.ParseTrustedProxies(p.Config.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
 	lib, err := LoadTemplates(p.Config.TemplatesDir)
 	if err != nil {
 		return nil, err
@@ -65,7 +69,9 @@ func New(p *provider.Provider, opts ...Option) (http.Handler, error) {
 		r.Use(recordRoute)
 		h = o.metrics.instrument(h)
 	}
-	return withRequestID(h), nil
+	// Outermost but for the request id: every handler, the access log and
+	// the metrics see the client behind the proxies.
+	return withRequestID(withClientAddress(trusted, h)), nil
 }
 
 // NewAdmin returns the handler of the admin listener: /metrics,

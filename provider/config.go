@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -73,6 +74,17 @@ type Config struct {
 	// uses the system's OpenSSL 3 libcrypto when it loads and signs
 	// correctly, Go's crypto/rsa otherwise; "go" always uses Go's.
 	RSASigner string `yaml:"rsa_signer"`
+	// PasswordHashConcurrency caps the bcrypt computations (sign-ins)
+	// running at once, so that a flood of sign-ins cannot take the cores
+	// from token requests. 0: half the cores (GOMAXPROCS), at least one.
+	PasswordHashConcurrency int `yaml:"password_hash_concurrency"`
+	// LoginThrottle limits password guessing.
+	LoginThrottle LoginThrottleConfig `yaml:"login_throttle"`
+	// TrustedProxies are the reverse proxies (CIDR prefixes or single
+	// addresses) whose Forwarded and X-Forwarded-For headers name the
+	// client. Requests from any other peer are taken at their TCP address,
+	// whatever headers they carry. Empty: no proxy is trusted.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // DatabaseConfig tunes the connection pool; zero values keep the defaults.
@@ -83,6 +95,46 @@ type DatabaseConfig struct {
 	ConnMaxIdleTime Duration `yaml:"conn_max_idle_time"`
 	// QueryTimeout bounds every database call a request makes.
 	QueryTimeout Duration `yaml:"query_timeout"`
+}
+
+// LoginThrottleConfig limits password guessing. Failed sign-ins are counted
+// per account (the username typed, whether or not it exists) and per client
+// address, in the database, so every instance sees the same counts. An
+// account with MaxFailures failures within FindTime is locked for Lockout,
+// doubled with each further lockout in a row up to MaxLockout; an address
+// with AddressMaxFailures failures within AddressFindTime is refused for
+// AddressFindTime. A refused sign-in computes no password hash. The address
+// limit is much higher than the account's, so that one person's typos do
+// not lock out the colleagues behind the same NAT.
+type LoginThrottleConfig struct {
+	MaxFailures        int      `yaml:"max_failures"`
+	FindTime           Duration `yaml:"find_time"`
+	Lockout            Duration `yaml:"lockout"`
+	MaxLockout         Duration `yaml:"max_lockout"`
+	AddressMaxFailures int      `yaml:"address_max_failures"`
+	AddressFindTime    Duration `yaml:"address_find_time"`
+}
+
+// maxThrottleMemory bounds login_throttle's durations: a day after its last
+// failure an account's or address's count and lockout history are
+// forgotten.
+const maxThrottleMemory = 24 * time.Hour
+
+func (c LoginThrottleConfig) validate() error {
+	if c.MaxFailures < 1 || c.AddressMaxFailures < 1 {
+		return errors.New("login_throttle: max_failures and address_max_failures must be at least 1")
+	}
+	for name, d := range map[string]Duration{
+		"find_time": c.FindTime, "lockout": c.Lockout, "max_lockout": c.MaxLockout, "address_find_time": c.AddressFindTime,
+	} {
+		if d <= 0 || d.Std() > maxThrottleMemory {
+			return fmt.Errorf("login_throttle.%s: must be positive and at most %s", name, maxThrottleMemory)
+		}
+	}
+	if c.MaxLockout < c.Lockout {
+		return errors.New("login_throttle.max_lockout: must not be shorter than lockout")
+	}
+	return nil
 }
 
 // OfflineAccessConfig is the policy for offline_access requests.
@@ -164,6 +216,14 @@ func DefaultConfig() Config {
 			QueryTimeout:    Duration(5 * time.Second),
 		},
 		RememberConsentFor: Duration(30 * 24 * time.Hour),
+		LoginThrottle: LoginThrottleConfig{
+			MaxFailures:        5,
+			FindTime:           Duration(15 * time.Minute),
+			Lockout:            Duration(time.Minute),
+			MaxLockout:         Duration(time.Hour),
+			AddressMaxFailures: 100,
+			AddressFindTime:    Duration(10 * time.Minute),
+		},
 	}
 }
 
@@ -207,6 +267,15 @@ func (c Config) Validate() error {
 	if c.RSASigner != "" && c.RSASigner != RSASignerAuto && c.RSASigner != RSASignerGo {
 		return fmt.Errorf("rsa_signer %q: must be %q or %q", c.RSASigner, RSASignerAuto, RSASignerGo)
 	}
+	if c.PasswordHashConcurrency < 0 {
+		return errors.New("password_hash_concurrency: must not be negative")
+	}
+	if err := c.LoginThrottle.validate(); err != nil {
+		return err
+	}
+	if _, err := ParseTrustedProxies(c.TrustedProxies); err != nil {
+		return err
+	}
 	if !strings.HasPrefix(c.DSN, "sqlite://") && !strings.HasPrefix(c.DSN, "postgres://") && !strings.HasPrefix(c.DSN, "postgresql://") {
 		return fmt.Errorf("dsn: must start with sqlite:// or postgres://")
 	}
@@ -244,6 +313,31 @@ func (c Config) Validate() error {
 		return fmt.Errorf("offline_access.without_prompt_consent %q: must be ignore, prompt or reject", c.OfflineAccess.WithoutPromptConsent)
 	}
 	return nil
+}
+
+// ParseTrustedProxies reads trusted_proxies: CIDR prefixes ("10.0.0.0/8",
+// "2001:db8::/32") or single addresses, taken as one host (/32 or /128).
+func ParseTrustedProxies(list []string) ([]netip.Prefix, error) {
+	prefixes := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if strings.Contains(s, "/") {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				return nil, fmt.Errorf("trusted_proxies: %q is not a CIDR prefix such as 10.0.0.0/8", s)
+			}
+			// 10.1.2.3/8 is taken as the network it names, 10.0.0.0/8.
+			prefixes = append(prefixes, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil || a.Zone() != "" {
+			return nil, fmt.Errorf("trusted_proxies: %q is neither an IP address nor a CIDR prefix", s)
+		}
+		a = a.Unmap()
+		prefixes = append(prefixes, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return prefixes, nil
 }
 
 // SecureCookies reports whether cookies must carry the Secure attribute.

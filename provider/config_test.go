@@ -30,6 +30,15 @@ func TestConfigValidate(t *testing.T) {
 		{"secrets key of 32 bytes", func(c *Config) { c.SecretsKey = strings.Repeat("k", 32) }, ""},
 		{"secrets key of 31 bytes", func(c *Config) { c.SecretsKey = strings.Repeat("k", 31) }, "secrets_key: 31 bytes is too short"},
 		{"no secrets key", func(c *Config) { c.SecretsKey = "" }, ""},
+		{"trusted proxies", func(c *Config) { c.TrustedProxies = []string{"10.0.0.0/8", "192.0.2.1", "2001:db8::/32", "::1"} }, ""},
+		{"trusted proxy not an address", func(c *Config) { c.TrustedProxies = []string{"proxy.internal"} }, "trusted_proxies"},
+		{"trusted proxy bad prefix", func(c *Config) { c.TrustedProxies = []string{"10.0.0.0/40"} }, "trusted_proxies"},
+		{"negative password hash concurrency", func(c *Config) { c.PasswordHashConcurrency = -1 }, "password_hash_concurrency"},
+		{"no login failures allowed", func(c *Config) { c.LoginThrottle.MaxFailures = 0 }, "login_throttle"},
+		{"no address failures allowed", func(c *Config) { c.LoginThrottle.AddressMaxFailures = 0 }, "login_throttle"},
+		{"zero find time", func(c *Config) { c.LoginThrottle.FindTime = 0 }, "login_throttle.find_time"},
+		{"lockout over a day", func(c *Config) { c.LoginThrottle.MaxLockout = Duration(25 * time.Hour) }, "login_throttle.max_lockout"},
+		{"max lockout shorter than lockout", func(c *Config) { c.LoginThrottle.Lockout = Duration(2 * time.Hour) }, "login_throttle.max_lockout: must not be shorter"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -47,6 +47,8 @@ type Provider struct {
 	Now     func() time.Time
 	// Observer, when set, is told of grants and refresh outcomes (metrics).
 	Observer Observer
+	// Passwords checks users' passwords, a few at a time.
+	Passwords *Passwords
 }
 
 // New loads or creates the server secrets and signing keys, encrypting
@@ -85,6 +87,7 @@ func New(ctx context.Context, cfg Config, store storage.Store, logger *slog.Logg
 		Logger: logger,
 		Now:    now,
 	}
+	p.Passwords = NewPasswords(cfg.PasswordHashConcurrency)
 	p.OAuth2 = p.compose()
 	return p, nil
 }

@@ -23,7 +23,7 @@ type expiringTable struct {
 }
 
 func expiringTables() []expiringTable {
-	tables := make([]expiringTable, 0, len(allTokenKinds())+5)
+	tables := make([]expiringTable, 0, len(allTokenKinds())+6)
 	for _, k := range allTokenKinds() {
 		tables = append(tables, expiringTable{name: k.table(), key: "signature", what: k.String() + "s", model: &tokenFields{}})
 	}
@@ -35,6 +35,7 @@ func expiringTables() []expiringTable {
 		// each, so that each follows its own index.
 		expiringTable{name: tableSessions, key: "id_hash", what: "sessions", model: &sessionRow{}},
 		expiringTable{name: tableSessions, key: "id_hash", what: "idle sessions", model: &sessionRow{}, column: "idle_expires_at"},
+		expiringTable{name: tableLoginThrottles, key: `"key"`, what: "login throttles", model: &loginThrottleRow{}},
 	)
 }
 
@@ -42,8 +43,8 @@ func expiringTables() []expiringTable {
 // codes, access and refresh tokens, PKCE and OpenID Connect sessions), of
 // pending authorization requests, of client assertion jtis, of device
 // authorizations, of browser sessions (by their absolute and by their idle
-// expiry) and of rate-limit windows, at most batch rows whose expiry is
-// before now, and clears the successor of at most
+// expiry), of login throttles and of rate-limit windows, at most batch rows
+// whose expiry is before now, and clears the successor of at most
 // batch refresh tokens retired before successorsBefore. Rows without an
 // expiry (NULL, or the zero time) are never deleted; the audit log is never
 // touched. It returns the number of rows deleted or cleared; the caller

@@ -68,6 +68,9 @@ var migrations = []migration{
 		// where step 1 just created it.
 		return tx.AutoMigrate(&sessionRow{})
 	}},
+	// Failed sign-ins per account and per address (login throttling). A
+	// new table; a no-op where step 1 just created it.
+	{version: 8, name: "login_throttles", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&loginThrottleRow{}) }},
 }
 
 // addIndex is a step that creates the index name of model as the model

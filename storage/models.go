@@ -33,6 +33,7 @@ func allModels() []any {
 		&grantRow{}, &agreementRow{}, &agreementOptOutRow{}, &auditEventRow{},
 		&deviceAuthorizationRow{}, &rateLimitRow{}, &clientGenerationRow{},
 		&sessionRow{},
+		&loginThrottleRow{},
 	}
 }
 

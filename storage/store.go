@@ -39,6 +39,7 @@ type Store interface {
 	RefreshRotation
 	DeviceAuthorizations
 	BrowserSessions
+	LoginThrottles
 	AuditLog
 	GarbageCollector
 	Keys
@@ -232,6 +233,38 @@ type DeviceAuthorizations interface {
 	CountAttempt(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
 }
 
+// LoginThrottles keeps the failed sign-in state of accounts and client
+// addresses, in the database so that every instance sees the same counts.
+type LoginThrottles interface {
+	// GetLoginThrottles returns the stored state of those of keys that have
+	// one, expired or not (the caller judges), ordered by key.
+	GetLoginThrottles(ctx context.Context, keys ...string) ([]LoginThrottle, error)
+	// UpdateLoginThrottles applies fn to the state of each key (with only
+	// Key set when none is stored) and stores the results atomically, each
+	// row locked meanwhile, so that concurrent failures are all counted.
+	// fn's error aborts every update and is returned.
+	UpdateLoginThrottles(ctx context.Context, keys []string, fn func(*LoginThrottle) error) error
+	// DeleteLoginThrottle deletes the state of key and reports whether
+	// there was one.
+	DeleteLoginThrottle(ctx context.Context, key string) (bool, error)
+}
+
+// LoginThrottle is the failed sign-in state under one key (an account or
+// a client address).
+type LoginThrottle struct {
+	Key string
+	// Failures counts the failures since WindowStart.
+	Failures    int
+	WindowStart time.Time
+	// Lockouts counts the lockouts in a row; the next one lasts longer.
+	Lockouts int
+	// LockedUntil, when after now, refuses sign-ins; zero: never locked.
+	LockedUntil time.Time
+	// ExpiresAt is when the state is forgotten; CollectGarbage deletes it
+	// after that.
+	ExpiresAt time.Time
+}
+
 // Device authorization states.
 const (
 	DevicePending  = "pending"
@@ -340,6 +373,9 @@ const (
 	EventAgreementRevoked     = "agreement_revoked"
 	EventAgreementRemovedUser = "agreement_removed_by_user"
 	EventSessionRevoked       = "session_revoked"
+	EventLoginFailed          = "login_failed"
+	EventLoginThrottled       = "login_throttled"
+	EventLoginUnlocked        = "login_unlocked"
 )
 
 // Actors of audit events besides a user's subject.
@@ -378,8 +414,9 @@ type GarbageCollector interface {
 	// (authorization codes, access and refresh tokens, PKCE and OpenID
 	// Connect sessions whose expiry is before now; pending authorization
 	// requests past their expiry; client assertion JTIs past expiry; device
-	// authorizations past expiry, ended rate-limit windows and browser
-	// sessions past their absolute or idle expiry) and
+	// authorizations past expiry, ended rate-limit windows, browser
+	// sessions past their absolute or idle expiry and expired login
+	// throttles) and
 	// clears the sealed successors of refresh tokens retired before
 	// successorsBefore. Rows that have not expired are never touched; the
 	// audit log is never touched. It returns how many rows it deleted or

@@ -16,7 +16,8 @@ const auditListHelp = `
 List the audit log, oldest first: consents given and denied, remembered
 consents and agreements used, grants revoked, agreements recorded, revoked or
 removed by a user, browser sessions ended by a user or an administrator,
-and refresh-token reuse detected. Each event shows when,
+refresh-token reuse detected, failed sign-ins, lockouts after too many of
+them and unlocks. Each event shows when,
 what, who did it (the administrator's name, "user", "reuse_detection" or
 "system"), the user and client concerned, the scopes, the basis of a grant,
 the agreement, the address the request came from and a short note. The log

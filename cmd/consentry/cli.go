@@ -49,6 +49,7 @@ func commands() []*command {
 		{name: "users list", summary: "list users", run: runUsersList},
 		{name: "users disable", args: "USERNAME", summary: "stop a user from signing in and end their sessions and offline access", run: runUsersDisable},
 		{name: "users enable", args: "USERNAME", summary: "let a disabled user sign in again", run: runUsersEnable},
+		{name: "users unlock", args: "USERNAME", summary: "clear a user's failed sign-ins and lockout", help: usersUnlockHelp, run: runUsersUnlock},
 		{name: "users delete", args: "USERNAME", summary: "delete a user and the tokens issued for them", run: runUsersDelete},
 		{name: "clients create", summary: "register a client", help: clientsCreateHelp, run: runClientsCreate, ownFlags: clientLifetimeFlags},
 		{name: "clients list", summary: "list clients", run: runClientsList},

@@ -143,6 +143,15 @@ func loadSettings(fs *flag.FlagSet, g *globalFlags, getenv func(string) string) 
 			}
 		}
 	}
+	if val := getenv("CONSENTRY_TRUSTED_PROXIES"); val != "" {
+		// Comma-separated; validated with the rest of the configuration.
+		cfg.TrustedProxies = nil
+		for _, p := range strings.Split(val, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				cfg.TrustedProxies = append(cfg.TrustedProxies, p)
+			}
+		}
+	}
 	if val := getenv("CONSENTRY_DEMO"); val != "" {
 		b, err := strconv.ParseBool(val)
 		if err != nil {

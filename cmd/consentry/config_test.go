@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -126,6 +127,26 @@ remember_consent_for: 48h
 			},
 		},
 		{
+			name: "trusted proxies from CONSENTRY_TRUSTED_PROXIES, comma-separated, over the file",
+			args: []string{"--config", writeFile(t, "proxies.yaml", "trusted_proxies: [192.0.2.1]\n")},
+			env:  map[string]string{"CONSENTRY_TRUSTED_PROXIES": "10.0.0.0/8, 2001:db8::1"},
+			want: func(c *provider.Config) { c.TrustedProxies = []string{"10.0.0.0/8", "2001:db8::1"} },
+		},
+		{
+			name: "login throttle and password hash concurrency from the file",
+			args: []string{"--config", writeFile(t, "throttle.yaml", "password_hash_concurrency: 2\nlogin_throttle:\n  max_failures: 3\n  lockout: 30s\n  max_lockout: 2h\n  address_max_failures: 40\n")},
+			want: func(c *provider.Config) {
+				c.PasswordHashConcurrency = 2
+				c.LoginThrottle.MaxFailures, c.LoginThrottle.AddressMaxFailures = 3, 40
+				c.LoginThrottle.Lockout, c.LoginThrottle.MaxLockout = provider.Duration(30*time.Second), provider.Duration(2*time.Hour)
+			},
+		},
+		{
+			name: "trusted proxies from the file",
+			args: []string{"--config", writeFile(t, "proxies-file.yaml", "trusted_proxies:\n  - 10.0.0.0/8\n  - 192.0.2.7\n")},
+			want: func(c *provider.Config) { c.TrustedProxies = []string{"10.0.0.0/8", "192.0.2.7"} },
+		},
+		{
 			name: "--demo=false over CONSENTRY_DEMO",
 			args: []string{"--demo=false"},
 			env:  map[string]string{"CONSENTRY_DEMO": "true"},
@@ -194,7 +215,7 @@ remember_consent_for: 48h
 			}
 			want := def
 			tt.want(&want)
-			if s.cfg != want {
+			if !reflect.DeepEqual(s.cfg, want) {
 				t.Errorf("config\n got %+v\nwant %+v", s.cfg, want)
 			}
 			if s.issuerDerived != tt.derived {
@@ -251,7 +272,7 @@ gc_interval: 2h
 			want := provider.DefaultConfig()
 			want.OfflineAccess.IdleLifetime, want.OfflineAccess.AbsoluteLifetime = d(tt.idle), d(tt.absolute)
 			want.OfflineAccess.RetryWindow, want.GCInterval = d(tt.retry), d(tt.interval)
-			if s.cfg != want {
+			if !reflect.DeepEqual(s.cfg, want) {
 				t.Errorf("config\n got %+v\nwant %+v", s.cfg, want)
 			}
 		})
@@ -295,6 +316,10 @@ func TestConfigErrors(t *testing.T) {
 		{name: "zero gc interval", env: map[string]string{"CONSENTRY_GC_INTERVAL": "0"}, wantErr: "gc_interval: must be positive"},
 		{name: "retry window over a minute", args: []string{"--refresh-retry-window", "61s"}, wantErr: "offline_access.retry_window: must be between 0 (off) and 1m"},
 		{name: "negative retry window", env: map[string]string{"CONSENTRY_REFRESH_RETRY_WINDOW": "-1s"}, wantErr: "offline_access.retry_window: must be between 0 (off) and 1m"},
+		{name: "unknown login_throttle key", args: []string{"--config", writeFile(t, "throttle-key.yaml", "login_throttle:\n  ban_time: 1m\n")}, wantErr: "field ban_time not found"},
+		{name: "login_throttle lockout longer than its maximum", args: []string{"--config", writeFile(t, "throttle-bad.yaml", "login_throttle:\n  lockout: 2h\n")}, wantErr: "login_throttle.max_lockout"},
+		{name: "bad trusted proxy", env: map[string]string{"CONSENTRY_TRUSTED_PROXIES": "10.0.0.0/8,proxy.internal"}, wantErr: `trusted_proxies: "proxy.internal" is neither`},
+		{name: "bad trusted proxy prefix", env: map[string]string{"CONSENTRY_TRUSTED_PROXIES": "10.0.0.0/33"}, wantErr: `trusted_proxies: "10.0.0.0/33" is not a CIDR prefix`},
 		{name: "removed refresh_token_lifespan key", args: []string{"--config", removedKey}, wantErr: "field refresh_token_lifespan not found"},
 	}
 	for _, tt := range tests {

@@ -219,6 +219,42 @@ func setUserDisabled(ctx context.Context, e *env, c *command, args []string, dis
 	return nil
 }
 
+const usersUnlockHelp = `
+Clear the failed sign-ins of a user's account and end its lockout, so that
+they can sign in again at once. The per-address counts are left alone. The
+audit log records who unlocked it:
+
+  consentry users unlock alice --unlocked-by bob`
+
+func runUsersUnlock(ctx context.Context, e *env, c *command, args []string) (err error) {
+	fs, g := c.newFlagSet(e)
+	unlockedBy := fs.String("unlocked-by", "", "`NAME` of who unlocks the account, for the audit log (default: the operating-system user)")
+	pos, err := c.parseN(e, fs, args)
+	if err != nil {
+		return err
+	}
+	admin, err := e.adminName(*unlockedBy, "unlocking the account", "--unlocked-by")
+	if err != nil {
+		return err
+	}
+	_, st, err := setup(ctx, e, fs, g)
+	if err != nil {
+		return err
+	}
+	defer closeStore(st, &err)
+
+	cleared, err := provider.UnlockLogin(ctx, st, pos[0], admin, time.Now())
+	if err != nil {
+		return err
+	}
+	if cleared {
+		fmt.Fprintf(e.stdout, "unlocked user %q: their failed sign-ins and lockout are cleared\n", pos[0])
+	} else {
+		fmt.Fprintf(e.stdout, "user %q had no failed sign-ins to clear\n", pos[0])
+	}
+	return nil
+}
+
 func runUsersDelete(ctx context.Context, e *env, c *command, args []string) (err error) {
 	fs, g := c.newFlagSet(e)
 	pos, err := c.parseN(e, fs, args)

@@ -40,6 +40,7 @@ func RunConcurrencyTests(t *testing.T, newStore func(t *testing.T) storage.Store
 		{"AppendAuditEventConcurrently", testAppendAuditEventConcurrently},
 		{"RedeemDeviceCodeOnce", testRedeemDeviceCodeOnce},
 		{"CountAttemptConcurrently", testCountAttemptConcurrently},
+		{"UpdateLoginThrottlesConcurrently", testUpdateLoginThrottlesConcurrently},
 	})
 }
 

@@ -88,6 +88,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"DeleteSubjectSessions", testDeleteSubjectSessions},
 		{"UserChangesEndSessions", testUserChangesEndSessions},
 		{"CollectSessionGarbage", testCollectSessionGarbage},
+		{"LoginThrottles", testLoginThrottles},
 	})
 	t.Run("Concurrency", func(t *testing.T) { RunConcurrencyTests(t, newStore) })
 }
