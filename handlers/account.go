@@ -94,7 +94,7 @@ func (h *Account) apps(w http.ResponseWriter, r *http.Request) {
 			v.LastUsed = a.LastUsed.UTC().Format("2006-01-02 15:04 UTC")
 		}
 		for _, scope := range a.Scopes {
-			if scope == provider.ScopeOfflineAcces {
+			if scope == provider.ScopeOfflineAccess {
 				continue
 			}
 			d := h.Pages.Templates.Scope(opts.Lang, scope)

@@ -81,7 +81,7 @@ func (h *Authorize) consentPage(w http.ResponseWriter, r *http.Request) {
 	for _, scope := range pending.OfferedScopes {
 		d := h.Pages.Templates.Scope(opts.Lang, scope)
 		sv := scopeView{Name: scope, Title: d.Title, Description: d.Description, Optional: scope != provider.ScopeOpenID, Checked: true}
-		if scope == provider.ScopeOfflineAcces {
+		if scope == provider.ScopeOfflineAccess {
 			view.Offline = &sv
 			continue
 		}

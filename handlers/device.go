@@ -161,7 +161,7 @@ func (h *Device) renderConsent(w http.ResponseWriter, r *http.Request, user *sto
 	for _, scope := range offered {
 		d := h.Pages.Templates.Scope(opts.Lang, scope)
 		sv := scopeView{Name: scope, Title: d.Title, Description: d.Description, Optional: scope != provider.ScopeOpenID, Checked: true}
-		if scope == provider.ScopeOfflineAcces {
+		if scope == provider.ScopeOfflineAccess {
 			view.Offline = &sv
 			continue
 		}

@@ -69,7 +69,7 @@ func (h *Protocol) token(w http.ResponseWriter, r *http.Request) {
 		}
 		ar.SetID(id)
 		for _, scope := range ar.GetRequestedScopes() {
-			if scope != provider.ScopeOpenID && scope != provider.ScopeOfflineAcces {
+			if scope != provider.ScopeOpenID && scope != provider.ScopeOfflineAccess {
 				ar.GrantScope(scope)
 			}
 		}

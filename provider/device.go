@@ -582,8 +582,8 @@ func (h *deviceCodeHandler) poll(ctx context.Context, id, clientID string) (*sto
 // refresh (offline-access rule 9).
 func issuesRefreshToken(request fosite.AccessRequester) bool {
 	client := request.GetClient()
-	return request.GetGrantedScopes().Has(ScopeOfflineAcces) && client.GetGrantTypes().Has("refresh_token") &&
-		client.GetScopes().Has(ScopeOfflineAcces)
+	return request.GetGrantedScopes().Has(ScopeOfflineAccess) && client.GetGrantTypes().Has("refresh_token") &&
+		client.GetScopes().Has(ScopeOfflineAccess)
 }
 
 // PopulateTokenEndpointResponse issues the tokens of an approved device

@@ -19,7 +19,7 @@ func (p *Provider) Discovery() map[string]any {
 		"revocation_endpoint":                           iss + PathRevoke,
 		"introspection_endpoint":                        iss + PathIntrospect,
 		"device_authorization_endpoint":                 iss + PathDeviceAuthorize,
-		"scopes_supported":                              []string{ScopeOpenID, "profile", "email", ScopeOfflineAcces},
+		"scopes_supported":                              []string{ScopeOpenID, "profile", "email", ScopeOfflineAccess},
 		"response_types_supported":                      []string{"code", "id_token", "id_token token", "code id_token"},
 		"response_modes_supported":                      ResponseModes(),
 		"grant_types_supported":                         append(GrantTypes(), "implicit"),

@@ -108,7 +108,7 @@ func (p *Provider) ConnectedApps(ctx context.Context, subject string) ([]Connect
 				app.Scopes = append(app.Scopes, s)
 			}
 		}
-		app.Offline = app.Offline || slices.Contains(g.Scopes, ScopeOfflineAcces)
+		app.Offline = app.Offline || slices.Contains(g.Scopes, ScopeOfflineAccess)
 		if g.CreatedAt.Before(app.FirstGranted) {
 			app.FirstGranted = g.CreatedAt
 		}

@@ -95,12 +95,12 @@ func (p ConsentPolicy) Decide(req ConsentRequest) Decision {
 	}
 	scopes := slices.Clone(req.Requested)
 	if !req.ResponseTypes.Has("code") {
-		scopes = without(scopes, ScopeOfflineAcces)
+		scopes = without(scopes, ScopeOfflineAccess)
 	}
 	promptConsent := req.Prompt.Has("consent")
 	agreement := coveringAgreement(req.Agreements, scopes, req.Now)
 
-	if scopes.Has(ScopeOfflineAcces) {
+	if scopes.Has(ScopeOfflineAccess) {
 		switch {
 		case promptConsent:
 			return screen(scopes, promptNone)
@@ -111,7 +111,7 @@ func (p ConsentPolicy) Decide(req ConsentRequest) Decision {
 		case p.WithoutPromptConsent == OfflineReject:
 			return errorDecision(fosite.ErrConsentRequired.WithHint("offline_access requires prompt=consent or a standing agreement."))
 		default: // OfflineIgnore: go on without offline access.
-			scopes = without(scopes, ScopeOfflineAcces)
+			scopes = without(scopes, ScopeOfflineAccess)
 			agreement = coveringAgreement(req.Agreements, scopes, req.Now)
 		}
 	}
@@ -148,7 +148,7 @@ func (p ConsentPolicy) Choose(offered fosite.Arguments, ticked []string, allow b
 // offline_access, whose consent is asked again whenever prompt=consent is
 // sent.
 func Remembered(granted fosite.Arguments) fosite.Arguments {
-	return without(granted, ScopeOfflineAcces)
+	return without(granted, ScopeOfflineAccess)
 }
 
 func screen(scopes fosite.Arguments, promptNone bool) Decision {
@@ -175,7 +175,7 @@ func coveringAgreement(agreements []storage.Agreement, scopes fosite.Arguments, 
 
 // coveringGrant returns an unexpired remembered consent covering every scope.
 func coveringGrant(grants []storage.Grant, scopes fosite.Arguments, now time.Time) *storage.Grant {
-	if scopes.Has(ScopeOfflineAcces) {
+	if scopes.Has(ScopeOfflineAccess) {
 		return nil
 	}
 	for i := range grants {

@@ -169,16 +169,16 @@ func TestDecideInvariants(t *testing.T) {
 
 func checkInvariants(t *testing.T, name string, d Decision, policy, prompt, agreement, response, requested string) {
 	t.Helper()
-	offlineRequested := args(requested).Has(ScopeOfflineAcces)
+	offlineRequested := args(requested).Has(ScopeOfflineAccess)
 	code := args(response).Has("code")
 	switch {
 	case d.Outcome == OutcomeScreen && prompt == "none":
 		t.Errorf("%s: prompt=none showed a screen", name)
 	case d.Outcome == OutcomeGrant && prompt == "consent":
 		t.Errorf("%s: prompt=consent granted without a screen", name)
-	case d.Scopes.Has(ScopeOfflineAcces) && !code:
+	case d.Scopes.Has(ScopeOfflineAccess) && !code:
 		t.Errorf("%s: offline_access kept for a code-less response type", name)
-	case d.Outcome == OutcomeGrant && d.Scopes.Has(ScopeOfflineAcces) && (d.Basis != storage.BasisAgreement || agreement != "all"):
+	case d.Outcome == OutcomeGrant && d.Scopes.Has(ScopeOfflineAccess) && (d.Basis != storage.BasisAgreement || agreement != "all"):
 		t.Errorf("%s: offline access granted without a screen on basis %q", name, d.Basis)
 	case d.Basis == storage.BasisAgreement && agreement != "all" && agreement != "no-offline":
 		t.Errorf("%s: an inactive agreement (%s) was used", name, agreement)
@@ -189,7 +189,7 @@ func checkInvariants(t *testing.T, name string, d Decision, policy, prompt, agre
 	case offlineRequested && code && prompt != "consent" && prompt != "none" && agreement != "all" && policy == OfflineReject &&
 		(d.Outcome != OutcomeError || d.Err.ErrorField != "consent_required"):
 		t.Errorf("%s: reject policy did not answer consent_required", name)
-	case offlineRequested && code && prompt != "consent" && agreement != "all" && policy == OfflineIgnore && d.Scopes.Has(ScopeOfflineAcces):
+	case offlineRequested && code && prompt != "consent" && agreement != "all" && policy == OfflineIgnore && d.Scopes.Has(ScopeOfflineAccess):
 		t.Errorf("%s: ignore policy kept offline_access", name)
 	}
 }
@@ -204,7 +204,7 @@ func TestChoose(t *testing.T) {
 	if err != nil || strings.Join(got, " ") != "openid profile" {
 		t.Fatalf("allow with offline unticked and a forged scope: %v %v", got, err)
 	}
-	if got := Remembered(offered); got.Has(ScopeOfflineAcces) {
+	if got := Remembered(offered); got.Has(ScopeOfflineAccess) {
 		t.Fatal("a remembered consent covers offline_access")
 	}
 }

@@ -19,19 +19,19 @@ import (
 
 // Endpoint paths, relative to the issuer. Discovery and the router both use them.
 const (
-	PathAuthorize     = "/oauth2/auth"
-	PathToken         = "/oauth2/token"
-	PathRevoke        = "/oauth2/revoke"
-	PathIntrospect    = "/oauth2/introspect"
-	PathUserinfo      = "/userinfo"
-	PathJWKS          = "/.well-known/jwks.json"
-	PathDiscovery     = "/.well-known/openid-configuration"
-	PathLogin         = "/login"
-	PathLogout        = "/logout"
-	PathConsent       = "/consent"
-	PathResume        = "/oauth2/auth/resume"
-	ScopeOpenID       = "openid"
-	ScopeOfflineAcces = "offline_access"
+	PathAuthorize      = "/oauth2/auth"
+	PathToken          = "/oauth2/token"
+	PathRevoke         = "/oauth2/revoke"
+	PathIntrospect     = "/oauth2/introspect"
+	PathUserinfo       = "/userinfo"
+	PathJWKS           = "/.well-known/jwks.json"
+	PathDiscovery      = "/.well-known/openid-configuration"
+	PathLogin          = "/login"
+	PathLogout         = "/logout"
+	PathConsent        = "/consent"
+	PathResume         = "/oauth2/auth/resume"
+	ScopeOpenID        = "openid"
+	ScopeOfflineAccess = "offline_access"
 )
 
 // Provider is a composed OAuth 2.0 / OpenID Connect provider.
@@ -112,7 +112,7 @@ func (p *Provider) fositeConfig() *fosite.Config {
 		EnforcePKCEForPublicClients: true,
 		// Only offline_access yields a refresh token (OIDC Core §11); the
 		// legacy "offline" alias is not honoured.
-		RefreshTokenScopes:         []string{ScopeOfflineAcces},
+		RefreshTokenScopes:         []string{ScopeOfflineAccess},
 		SendDebugMessagesToClients: false,
 		FormPostHTMLTemplate:       formPostTemplate,
 	}

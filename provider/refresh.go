@@ -111,7 +111,7 @@ func (h *refreshHandler) handleTokenEndpointRequest(ctx context.Context, request
 	if original.GetClient().GetID() != client.GetID() {
 		return fosite.ErrInvalidGrant.WithHint("The refresh token was issued to another client.")
 	}
-	if !original.GetGrantedScopes().Has(ScopeOfflineAcces) || !client.GetScopes().Has(ScopeOfflineAcces) {
+	if !original.GetGrantedScopes().Has(ScopeOfflineAccess) || !client.GetScopes().Has(ScopeOfflineAccess) {
 		return fosite.ErrInvalidGrant.WithHint("The client does not have offline access.")
 	}
 	basis, err := h.p.checkGrant(ctx, original)
