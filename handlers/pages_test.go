@@ -137,10 +137,11 @@ func TestBrokenOverrideStopsStartUp(t *testing.T) {
 
 func handlersLoad(dir string) (any, error) { return handlers.LoadTemplates(dir) }
 
-// TestReadmeExampleChangesTheConsentPage applies the README's worked example,
-// as written there, and checks the consent page it promises.
-func TestReadmeExampleChangesTheConsentPage(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+// TestDocsExampleChangesTheConsentPage applies the worked example of
+// docs/customising-pages.md, as written there, and checks the consent page it
+// promises.
+func TestDocsExampleChangesTheConsentPage(t *testing.T) {
+	readme, err := os.ReadFile("../docs/customising-pages.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,11 +150,11 @@ func TestReadmeExampleChangesTheConsentPage(t *testing.T) {
 		start := "cat > branding/" + file + " <<'YAML'\n"
 		i := strings.Index(string(readme), start)
 		if i < 0 {
-			t.Fatalf("README has no example for %s", file)
+			t.Fatalf("docs/customising-pages.md has no example for %s", file)
 		}
 		body, _, ok := strings.Cut(string(readme)[i+len(start):], "\nYAML\n")
 		if !ok {
-			t.Fatalf("README example for %s is not terminated", file)
+			t.Fatalf("docs/customising-pages.md: example for %s is not terminated", file)
 		}
 		writeFile(t, dir, file, body+"\n")
 	}
@@ -164,7 +165,7 @@ func TestReadmeExampleChangesTheConsentPage(t *testing.T) {
 	p := e.signedInBrowser("alice").get(e.Issuer + "/oauth2/auth?" + v.Encode())
 	for _, want := range []string{"Example App would like to connect to your Example Corp account", ">Connect<", "Read your calendar", "Example Corp identity"} {
 		if !strings.Contains(p.Body, want) {
-			t.Errorf("consent page after the README example lacks %q:\n%s", want, p.Body)
+			t.Errorf("consent page after the docs example lacks %q:\n%s", want, p.Body)
 		}
 	}
 }

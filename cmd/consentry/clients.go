@@ -43,7 +43,7 @@ such as com.example.app:/callback. They are matched exactly.
 --theme gives the client its own login and consent pages: a subdirectory of
 the templates directory (--templates-dir), 1-64 characters of a-z, 0-9, "-"
 and "_", not "static" or "i18n". Check a theme with 'consentry templates
-check DIR'; see "Customising the pages" in the README.
+check DIR'; see docs/customising-pages.md.
 
 --introspect registers a resource server (an API) that may introspect tokens
 issued to other clients. Without it a client's introspection requests learn

@@ -21,7 +21,7 @@ a failing template or a message key found in no catalogue is reported with
 the file, theme, page and language, and the exit status is 1.
 
 Run it before pointing --templates-dir at a changed directory; see
-"Customising the pages" in the README.
+docs/customising-pages.md.
 
 Example:
   consentry templates check ./templates`
