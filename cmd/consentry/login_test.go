@@ -31,7 +31,7 @@ const (
 )
 
 // signInProvider is a real provider on SQLite behind an HTTP server, with a
-// public client registered as the README tells a CLI's owner to, and a user.
+// public client registered as docs/cli-sign-in.md tells a CLI's owner to, and a user.
 type signInProvider struct {
 	issuer string
 	p      *provider.Provider
