@@ -48,8 +48,9 @@ TestCLIDoc fails while this file differs from what the help prints. -->
 
 Every command below is what %s prints. Run them as
 %s after %s (which builds it), or install the command with
-%s and run %s. Guides: [the README](../README.md) and
-[the docs index](../README.md#documentation).
+%s and run %s. What the commands do to users, clients, keys and
+agreements is explained in [administration.md](administration.md); the
+settings the global flags set are in [configuration.md](configuration.md).
 
 `, cliDocRegenerate, "`consentry help COMMAND`", "`./bin/consentry ...`", "`make build` or `make run`",
 		"`go install ./cmd/consentry`", "`consentry ...`")
