@@ -351,7 +351,8 @@ func (p *Provider) VerificationBlocked(ctx context.Context, limits ...Verificati
 		}
 		return errReadOnly
 	})
-	if !errors.Is(err, errReadOnly) {
+	// Exactly errReadOnly: joined with a failed rollback, it is an error.
+	if err != errReadOnly {
 		return false, fmt.Errorf("read failed verifications: %w", err)
 	}
 	return blocked, nil
