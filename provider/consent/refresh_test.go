@@ -41,8 +41,11 @@ func checkStanding(t *testing.T, s Standing, wantHint string) {
 		}
 		return
 	}
+	if err == nil {
+		t.Fatalf("accepted; want invalid_grant with hint %q", wantHint)
+	}
 	rfc := fosite.ErrorToRFC6749Error(err)
-	if err == nil || rfc.ErrorField != "invalid_grant" || !strings.Contains(rfc.HintField, wantHint) {
+	if rfc.ErrorField != "invalid_grant" || !strings.Contains(rfc.HintField, wantHint) {
 		t.Fatalf("error %v (hint %q); want invalid_grant with hint %q", err, rfc.HintField, wantHint)
 	}
 }
