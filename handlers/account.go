@@ -66,7 +66,7 @@ type appView struct {
 }
 
 func (h *Account) apps(w http.ResponseWriter, r *http.Request) {
-	user, _ := signedIn(r, h.Sessions, h.Provider.Store, h.Logger)
+	user, _ := signedIn(r, h.Sessions, h.Provider, h.Logger)
 	if user == nil {
 		http.Redirect(w, r, provider.PathLogin+"?next="+PathConnectedApps, http.StatusSeeOther)
 		return
@@ -121,7 +121,7 @@ func (h *Account) remove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	clientID := r.PostFormValue("client_id")
-	user, _ := signedIn(r, h.Sessions, h.Provider.Store, h.Logger)
+	user, _ := signedIn(r, h.Sessions, h.Provider, h.Logger)
 	if user == nil || h.Sessions.CheckCSRF(r, csrfRemoveApp, clientID, user.Subject) != nil {
 		h.Pages.Error(w, r, http.StatusForbidden, errorForbidden)
 		return
@@ -170,12 +170,12 @@ type sessionView struct {
 const sessionTimeLayout = "2006-01-02 15:04 UTC"
 
 func (h *Account) sessions(w http.ResponseWriter, r *http.Request) {
-	user, current := signedIn(r, h.Sessions, h.Provider.Store, h.Logger)
+	user, current := signedIn(r, h.Sessions, h.Provider, h.Logger)
 	if user == nil {
 		http.Redirect(w, r, provider.PathLogin+"?next="+PathSessions, http.StatusSeeOther)
 		return
 	}
-	list, err := h.Provider.Store.ListSessions(r.Context(), user.Subject, h.Provider.Now())
+	list, err := h.Provider.Sessions(r.Context(), user.Subject)
 	if err != nil {
 		h.serverError(w, r, "list sessions", err)
 		return
@@ -210,7 +210,7 @@ func (h *Account) endSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PostFormValue("id")
-	user, _ := signedIn(r, h.Sessions, h.Provider.Store, h.Logger)
+	user, _ := signedIn(r, h.Sessions, h.Provider, h.Logger)
 	if user == nil || h.Sessions.CheckCSRF(r, csrfEndSession, id, user.Subject) != nil {
 		h.Pages.Error(w, r, http.StatusForbidden, errorForbidden)
 		return
@@ -232,7 +232,7 @@ func (h *Account) endOtherSessions(w http.ResponseWriter, r *http.Request) {
 		h.Pages.Error(w, r, http.StatusBadRequest, errorBadRequest)
 		return
 	}
-	user, current := signedIn(r, h.Sessions, h.Provider.Store, h.Logger)
+	user, current := signedIn(r, h.Sessions, h.Provider, h.Logger)
 	if user == nil || h.Sessions.CheckCSRF(r, csrfEndOtherSessions, "", user.Subject) != nil {
 		h.Pages.Error(w, r, http.StatusForbidden, errorForbidden)
 		return

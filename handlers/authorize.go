@@ -2,10 +2,7 @@ package handlers
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -17,6 +14,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/consentry/consentry/provider"
+	"github.com/consentry/consentry/provider/consent"
 	"github.com/consentry/consentry/storage"
 )
 
@@ -141,26 +139,24 @@ func (h *Authorize) proceed(w http.ResponseWriter, r *http.Request, ar fosite.Au
 		return
 	}
 	switch decision.Outcome {
-	case provider.OutcomeGrant:
+	case consent.OutcomeGrant:
 		requestedAt := ar.GetRequestedAt()
 		if pending != nil {
 			requestedAt = pending.CreatedAt
-			if err := h.Provider.Store.DeleteAuthRequest(ctx, pending.ID); err != nil {
+			if err := h.Provider.ConsumePendingRequest(ctx, pending.ID); err != nil {
 				h.consumeError(w, r, err)
 				return
 			}
 		}
-		h.finish(w, r, ar, user, sess, requestedAt, grantBasis{
-			Scopes: decision.Scopes, Basis: decision.Basis, AgreementID: decision.AgreementID, RememberedFrom: decision.RememberedFrom,
-		})
-	case provider.OutcomeScreen:
+		h.finish(w, r, ar, user, sess, requestedAt, decision, decision.Scopes, nil)
+	case consent.OutcomeScreen:
 		id, err := h.savePending(ctx, ar, pending, sess, decision.Scopes)
 		if err != nil {
 			h.serverError(w, r, "save pending request", err)
 			return
 		}
 		http.Redirect(w, r, provider.PathConsent+"?request="+url.QueryEscape(id), http.StatusSeeOther)
-	case provider.OutcomeLogin:
+	case consent.OutcomeLogin:
 		// Unreachable: the user is signed in here.
 		h.serverError(w, r, "decide consent", errors.New("policy asked for a login after one"))
 	default:
@@ -168,22 +164,16 @@ func (h *Authorize) proceed(w http.ResponseWriter, r *http.Request, ar fosite.Au
 	}
 }
 
-// grantBasis is what the flow grants and why.
-type grantBasis struct {
-	Scopes         fosite.Arguments
-	Basis          string
-	AgreementID    string
-	RememberedFrom string
-	RememberUntil  *time.Time
-}
-
 // finish issues the authorization response for the granted scopes and
-// records the grant, so that the tokens of the flow (which carry fosite's
-// request id) can be traced to it and revoked with it. The ID token names
-// the browser session sess (sid) and its sign-in time.
-func (h *Authorize) finish(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, user *storage.User, sess *storage.BrowserSession, requestedAt time.Time, g grantBasis) {
+// records the grant on the basis of decision, so that the tokens of the flow
+// (which carry fosite's request id) can be traced to it and revoked with
+// it. The ID token names the browser session sess (sid) and its sign-in
+// time.
+func (h *Authorize) finish(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, user *storage.User, sess *storage.BrowserSession,
+	requestedAt time.Time, decision consent.Decision, granted fosite.Arguments, rememberUntil *time.Time,
+) {
 	ctx := r.Context()
-	for _, scope := range g.Scopes {
+	for _, scope := range granted {
 		ar.GrantScope(scope)
 	}
 	for _, aud := range ar.GetRequestedAudience() {
@@ -202,24 +192,15 @@ func (h *Authorize) finish(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 		h.writeAuthorizeError(w, r, ar, err)
 		return
 	}
-	grantID, err := randomID()
-	if err != nil {
-		h.serverError(w, r, "grant id", err)
-		return
-	}
-	err = h.Provider.RecordGrant(ctx, &storage.Grant{
-		ID:             "grt_" + grantID,
-		Subject:        user.Subject,
-		ClientID:       ar.GetClient().GetID(),
-		RequestID:      ar.GetID(),
-		Scopes:         ar.GetGrantedScopes(),
-		Basis:          g.Basis,
-		AgreementID:    g.AgreementID,
-		RememberedFrom: g.RememberedFrom,
-		CreatedAt:      h.Provider.Now(),
-		RememberUntil:  g.RememberUntil,
-		IPAddress:      clientIP(r),
-		UserAgent:      truncate(r.UserAgent(), 512),
+	g, err := h.Provider.Grant(ctx, provider.GrantRequest{
+		Subject:       user.Subject,
+		ClientID:      ar.GetClient().GetID(),
+		RequestID:     ar.GetID(),
+		Decision:      decision,
+		Scopes:        ar.GetGrantedScopes(),
+		RememberUntil: rememberUntil,
+		IPAddress:     clientIP(r),
+		UserAgent:     truncate(r.UserAgent(), 512),
 	})
 	if err != nil {
 		// The code was stored but is never delivered, so it is never used.
@@ -265,33 +246,12 @@ func (h *Authorize) savePending(ctx context.Context, ar fosite.AuthorizeRequeste
 		if signedIn == nil {
 			return pending.ID, nil
 		}
-		err := h.Provider.Store.UpdateAuthRequest(ctx, pending.ID, func(p *storage.AuthRequest) error {
-			if p.Subject != signedIn.Subject {
-				p.Subject, p.AuthTime = signedIn.Subject, signedIn.AuthTime
-			}
-			p.OfferedScopes = offered
-			return nil
-		})
-		return pending.ID, err
+		return pending.ID, h.Provider.OfferPendingRequest(ctx, pending.ID, signedIn.Subject, signedIn.AuthTime, offered)
 	}
-	id, err := randomID()
-	if err != nil {
-		return "", err
+	if signedIn == nil {
+		return h.Provider.NewPendingRequest(ctx, ar.GetRequestForm().Encode(), "", time.Time{}, nil)
 	}
-	now := h.Provider.Now()
-	p := &storage.AuthRequest{
-		ID:        id,
-		Query:     ar.GetRequestForm().Encode(),
-		CreatedAt: now,
-		ExpiresAt: now.Add(h.Provider.Config.LoginRequestLifespan.Std()),
-	}
-	if signedIn != nil {
-		p.Subject, p.AuthTime, p.OfferedScopes = signedIn.Subject, signedIn.AuthTime, offered
-	}
-	if err := h.Provider.Store.CreateAuthRequest(ctx, p); err != nil {
-		return "", fmt.Errorf("create auth request: %w", err)
-	}
-	return id, nil
+	return h.Provider.NewPendingRequest(ctx, ar.GetRequestForm().Encode(), signedIn.Subject, signedIn.AuthTime, offered)
 }
 
 // loadPending loads a pending request and parses it again through fosite, so
@@ -303,7 +263,7 @@ func (h *Authorize) loadPending(w http.ResponseWriter, r *http.Request, id strin
 		h.Pages.Error(w, r, http.StatusBadRequest, errorBadRequest)
 		return nil, nil, false
 	}
-	pending, err := h.Provider.Store.GetAuthRequest(ctx, id)
+	pending, err := h.Provider.PendingRequest(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		h.Pages.Error(w, r, http.StatusBadRequest, errorExpired)
 		return nil, nil, false
@@ -354,12 +314,17 @@ func (h *Authorize) authorizeError(w http.ResponseWriter, r *http.Request, ar fo
 
 // currentUser returns the signed-in, enabled user of this browser, if any.
 func (h *Authorize) currentUser(r *http.Request) (*storage.User, *storage.BrowserSession) {
-	return signedIn(r, h.Sessions, h.Provider.Store, h.Logger)
+	return signedIn(r, h.Sessions, h.Provider, h.Logger)
+}
+
+// userFinder finds users by subject.
+type userFinder interface {
+	User(ctx context.Context, subject string) (*storage.User, error)
 }
 
 // signedIn returns the signed-in, enabled user of r and their session, if
 // any. A database failure is logged and counts as signed out.
-func signedIn(r *http.Request, sessions *Sessions, users storage.Users, logger *slog.Logger) (*storage.User, *storage.BrowserSession) {
+func signedIn(r *http.Request, sessions *Sessions, users userFinder, logger *slog.Logger) (*storage.User, *storage.BrowserSession) {
 	sess, err := sessions.Get(r)
 	if err != nil {
 		logger.ErrorContext(r.Context(), "load session", "err", err)
@@ -368,7 +333,7 @@ func signedIn(r *http.Request, sessions *Sessions, users storage.Users, logger *
 	if sess == nil {
 		return nil, nil
 	}
-	user, err := users.GetUser(r.Context(), sess.Subject)
+	user, err := users.User(r.Context(), sess.Subject)
 	if err != nil {
 		if !errors.Is(err, storage.ErrNotFound) {
 			logger.ErrorContext(r.Context(), "load session user", "err", err)
@@ -384,12 +349,4 @@ func signedIn(r *http.Request, sessions *Sessions, users storage.Users, logger *
 func (h *Authorize) serverError(w http.ResponseWriter, r *http.Request, what string, err error) {
 	h.Logger.ErrorContext(r.Context(), what, "err", err)
 	h.Pages.Error(w, r, http.StatusInternalServerError, errorServer)
-}
-
-func randomID() (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("generate id: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/consentry/consentry/provider"
+	"github.com/consentry/consentry/provider/consent"
 	"github.com/consentry/consentry/storage"
 )
 
@@ -87,7 +88,7 @@ func (h *Authorize) consentPage(w http.ResponseWriter, r *http.Request) {
 		}
 		view.Scopes = append(view.Scopes, sv)
 	}
-	view.CanRemember = len(provider.Remembered(pending.OfferedScopes)) > 0
+	view.CanRemember = len(consent.Remembered(pending.OfferedScopes)) > 0
 	var err error
 	if view.CSRF, err = h.Sessions.CSRFToken(w, r, csrfConsent, requestID, user.Subject); err != nil {
 		h.serverError(w, r, "consent csrf token", err)
@@ -123,7 +124,7 @@ func (h *Authorize) consent(w http.ResponseWriter, r *http.Request) {
 		h.Pages.Error(w, r, http.StatusForbidden, errorForbidden)
 		return
 	}
-	if err := h.Provider.Store.DeleteAuthRequest(ctx, requestID); err != nil {
+	if err := h.Provider.ConsumePendingRequest(ctx, requestID); err != nil {
 		h.consumeError(w, r, err)
 		return
 	}
@@ -131,17 +132,13 @@ func (h *Authorize) consent(w http.ResponseWriter, r *http.Request) {
 	granted, err := policy.Choose(pending.OfferedScopes, r.PostForm["scope"], r.PostFormValue("action") == "allow")
 	if err != nil {
 		h.Logger.InfoContext(ctx, "consent denied", "client_id", ar.GetClient().GetID(), "sub", user.Subject)
-		h.Provider.Audit(ctx, &storage.AuditEvent{Type: storage.EventConsentDenied, Actor: storage.ActorUser, Subject: user.Subject,
-			ClientID: ar.GetClient().GetID(), Scopes: pending.OfferedScopes, IPAddress: clientIP(r), UserAgent: truncate(r.UserAgent(), 512)})
+		h.Provider.ConsentDenied(ctx, user.Subject, ar.GetClient().GetID(), pending.OfferedScopes, clientIP(r), truncate(r.UserAgent(), 512))
 		h.writeAuthorizeError(w, r, ar, err)
 		return
 	}
-	g := grantBasis{Scopes: granted, Basis: storage.BasisConsent}
-	if r.PostFormValue("remember") == "1" && len(provider.Remembered(granted)) > 0 {
-		until := h.Provider.Now().Add(policy.RememberFor)
-		g.RememberUntil = &until
-	}
-	h.finish(w, r, ar, user, sess, pending.CreatedAt, g)
+	// The user allowed on the screen: the grant rests on their consent.
+	until := policy.RememberUntil(granted, r.PostFormValue("remember") == "1", h.Provider.Now())
+	h.finish(w, r, ar, user, sess, pending.CreatedAt, consent.Decision{Outcome: consent.OutcomeScreen}, granted, until)
 }
 
 func clientName(c fosite.Client) string {

@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/consentry/consentry/provider"
+	"github.com/consentry/consentry/provider/consent"
 	"github.com/consentry/consentry/storage"
 )
 
@@ -55,7 +56,7 @@ type deviceDoneView struct {
 
 func (h *Device) page(w http.ResponseWriter, r *http.Request) {
 	code := r.URL.Query().Get("user_code")
-	user, _ := signedIn(r, h.Sessions, h.Provider.Store, h.Logger)
+	user, _ := signedIn(r, h.Sessions, h.Provider, h.Logger)
 	if user == nil {
 		h.toLogin(w, r, code)
 		return
@@ -97,7 +98,7 @@ func (h *Device) submit(w http.ResponseWriter, r *http.Request) {
 		h.Pages.Error(w, r, http.StatusBadRequest, errorBadRequest)
 		return
 	}
-	user, sess := signedIn(r, h.Sessions, h.Provider.Store, h.Logger)
+	user, sess := signedIn(r, h.Sessions, h.Provider, h.Logger)
 	if user == nil || h.Sessions.CheckCSRF(r, csrfDevice, "", user.Subject) != nil {
 		h.Pages.Error(w, r, http.StatusForbidden, errorForbidden)
 		return
@@ -132,13 +133,13 @@ func (h *Device) submit(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, "decide device consent", err)
 		return
 	}
-	client, err := h.Provider.Store.GetStoredClient(ctx, d.ClientID)
+	client, err := h.Provider.Client(ctx, d.ClientID)
 	if err != nil {
 		h.serverError(w, r, "load device client", err)
 		return
 	}
 	switch decision.Outcome {
-	case provider.OutcomeGrant, provider.OutcomeScreen:
+	case consent.OutcomeGrant, consent.OutcomeScreen:
 		// Always the screen, even when the policy needs no consent (an
 		// agreement, a remembered consent): a code typed here may be shown
 		// by someone else's device, sent to the user to approve (RFC 8628
@@ -188,7 +189,7 @@ func (h *Device) consent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	userCode := r.PostFormValue("request")
-	user, sess := signedIn(r, h.Sessions, h.Provider.Store, h.Logger)
+	user, sess := signedIn(r, h.Sessions, h.Provider, h.Logger)
 	if user == nil || h.Sessions.CheckCSRF(r, csrfDeviceConsent, userCode, user.Subject) != nil {
 		h.Pages.Error(w, r, http.StatusForbidden, errorForbidden)
 		return
@@ -202,7 +203,7 @@ func (h *Device) consent(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, "find device authorization", err)
 		return
 	}
-	client, err := h.Provider.Store.GetStoredClient(ctx, d.ClientID)
+	client, err := h.Provider.Client(ctx, d.ClientID)
 	if err != nil {
 		h.serverError(w, r, "load device client", err)
 		return
@@ -215,7 +216,7 @@ func (h *Device) consent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	granted, err := h.Provider.Policy.Choose(decision.Scopes, r.PostForm["scope"], r.PostFormValue("action") == "allow")
-	if err != nil || (decision.Outcome != provider.OutcomeGrant && decision.Outcome != provider.OutcomeScreen) {
+	if err != nil || (decision.Outcome != consent.OutcomeGrant && decision.Outcome != consent.OutcomeScreen) {
 		if err == nil {
 			h.Provider.Logger.InfoContext(ctx, "device authorization refused by policy", "client_id", d.ClientID)
 		}
@@ -226,14 +227,13 @@ func (h *Device) consent(w http.ResponseWriter, r *http.Request) {
 	// a screen was shown: the screen confirms the device, and where the
 	// policy needed no consent the grant still rests on the agreement (its
 	// revocation or end must end the device's offline access, and its end
-	// caps the refresh token) or on the remembered consent it reused. The
-	// user can only narrow the scopes, which the same basis still covers.
-	basis := grantBasis{Basis: storage.BasisConsent}
-	if decision.Outcome == provider.OutcomeGrant {
-		basis = grantBasis{Basis: decision.Basis, AgreementID: decision.AgreementID, RememberedFrom: decision.RememberedFrom}
-	}
-	err = h.Provider.ApproveDevice(ctx, d.ID, user, sess.AuthTime, granted, basis.Basis, basis.AgreementID, basis.RememberedFrom,
-		clientIP(r), truncate(r.UserAgent(), 512))
+	// caps the refresh token) or on the remembered consent it reused (see
+	// consent.Decision.GrantBasis). The user can only narrow the scopes,
+	// which the same basis still covers.
+	_, err = h.Provider.Grant(ctx, provider.GrantRequest{
+		DeviceID: d.ID, Subject: user.Subject, AuthTime: sess.AuthTime, Decision: decision, Scopes: granted,
+		IPAddress: clientIP(r), UserAgent: truncate(r.UserAgent(), 512),
+	})
 	h.done(w, r, err, true, client)
 }
 

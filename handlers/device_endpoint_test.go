@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/provider"
-	"github.com/consentry/consentry/storage"
 )
 
 // deviceClients registers "tv" (public, offline access) and "kiosk"
@@ -117,8 +116,8 @@ func TestDeviceGrantOverHTTP(t *testing.T) {
 		t.Fatalf("after slow_down: %+v, %v; want the interval raised to 10s", d, err)
 	}
 
-	if err := e.Provider.ApproveDevice(ctx, d.ID, e.User, time.Now(), []string{"openid", "profile", "offline_access"},
-		storage.BasisConsent, "", "", "192.0.2.7", "test"); err != nil {
+	if _, err := e.Provider.Grant(ctx, provider.GrantRequest{DeviceID: d.ID, Subject: e.User.Subject, AuthTime: time.Now(),
+		Scopes: []string{"openid", "profile", "offline_access"}, IPAddress: "192.0.2.7", UserAgent: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	tok := pollDevice(t, e, "tv", deviceCode)
@@ -160,8 +159,8 @@ func TestDeviceGrantDeniedAndExpired(t *testing.T) {
 
 	// Without offline access granted there is no refresh token.
 	unticked := startDevice(t, e, "tv", "", "openid offline_access").json["device_code"].(string)
-	if err := e.Provider.ApproveDevice(ctx, deviceID(unticked), e.User, time.Now(), []string{"openid"},
-		storage.BasisConsent, "", "", "", ""); err != nil {
+	if _, err := e.Provider.Grant(ctx, provider.GrantRequest{DeviceID: deviceID(unticked), Subject: e.User.Subject, AuthTime: time.Now(),
+		Scopes: []string{"openid"}}); err != nil {
 		t.Fatal(err)
 	}
 	if tok := pollDevice(t, e, "tv", unticked); tok.status != http.StatusOK || tok.json["refresh_token"] != nil || tok.json["scope"] != "openid" {

@@ -102,7 +102,7 @@ func (h *Authorize) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	user, err := h.Provider.Store.GetUserByUsername(ctx, view.Username)
+	user, err := h.Provider.UserByUsername(ctx, view.Username)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		h.serverError(w, r, "load user for login", err)
 		return
@@ -151,10 +151,7 @@ func (h *Authorize) login(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, view.Next, http.StatusSeeOther)
 		return
 	}
-	err = h.Provider.Store.UpdateAuthRequest(ctx, requestID, func(p *storage.AuthRequest) error {
-		p.Subject, p.AuthTime = user.Subject, authTime
-		return nil
-	})
+	err = h.Provider.SignInPendingRequest(ctx, requestID, user.Subject, authTime)
 	if errors.Is(err, storage.ErrNotFound) {
 		h.Pages.Error(w, r, http.StatusBadRequest, errorExpired)
 		return
@@ -224,10 +221,7 @@ func (h *Authorize) logout(w http.ResponseWriter, r *http.Request) {
 		h.Pages.Render(w, r, http.StatusOK, "logout.html", logoutView{})
 		return
 	}
-	err := h.Provider.Store.UpdateAuthRequest(ctx, requestID, func(p *storage.AuthRequest) error {
-		p.Subject, p.AuthTime = "", time.Time{}
-		return nil
-	})
+	err := h.Provider.SignInPendingRequest(ctx, requestID, "", time.Time{})
 	if errors.Is(err, storage.ErrNotFound) {
 		h.Pages.Render(w, r, http.StatusOK, "logout.html", logoutView{})
 		return

@@ -198,7 +198,7 @@ func (h *Protocol) userinfo(w http.ResponseWriter, r *http.Request) {
 		writeBearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is not valid.")
 		return
 	}
-	user, err := h.Provider.Store.GetUser(ctx, session.Subject)
+	user, err := h.Provider.User(ctx, session.Subject)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && user.Disabled) {
 		writeBearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is not valid.")
 		return

@@ -117,7 +117,7 @@ func LoadTemplates(dir string) (*templates.Library, error) {
 // what the deployer meant.
 func warnMissingThemes(p *provider.Provider, lib *templates.Library) {
 	ctx := context.Background()
-	clients, err := p.Store.ListClients(ctx)
+	clients, err := p.Clients(ctx)
 	if err != nil {
 		p.Logger.WarnContext(ctx, "list clients to check their themes", "err", err)
 		return

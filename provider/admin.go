@@ -17,33 +17,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/consentry/consentry/provider/consent"
 	"github.com/consentry/consentry/storage"
 )
-
-// ErrInvalidSpec marks a registration refused by a rule. The error's message
-// is written for the person registering and carries no internal detail.
-var ErrInvalidSpec = errors.New("invalid registration")
-
-type specError string
-
-func (e specError) Error() string        { return string(e) }
-func (e specError) Is(target error) bool { return target == ErrInvalidSpec }
-
-func invalidf(format string, args ...any) error { return specError(fmt.Sprintf(format, args...)) }
-
-// existsError keeps storage.ErrAlreadyExists visible to errors.Is while
-// showing only a plain sentence.
-type existsError struct{ kind, id string }
-
-func (e existsError) Error() string        { return fmt.Sprintf("%s %q already exists", e.kind, e.id) }
-func (e existsError) Is(target error) bool { return target == storage.ErrAlreadyExists }
-
-// notFoundError keeps storage.ErrNotFound visible to errors.Is while showing
-// only a plain sentence.
-type notFoundError struct{ kind, id string }
-
-func (e notFoundError) Error() string        { return fmt.Sprintf("%s %q not found", e.kind, e.id) }
-func (e notFoundError) Is(target error) bool { return target == storage.ErrNotFound }
 
 // What a client may register. The grant types are those Consentry serves;
 // "implicit" is never given by the registrant but derived from the response
@@ -64,9 +40,6 @@ const (
 	// generated ones are 43 characters (256 bits).
 	minClientSecretLength = 32
 	generatedSecretBytes  = 32
-	// MinOfflineLifetime is the shortest per-client offline-token lifetime:
-	// anything shorter would end offline access before a client could use it.
-	MinOfflineLifetime = time.Minute
 )
 
 // ClientSpec describes a client to register. Empty fields take the defaults
@@ -107,7 +80,7 @@ type ClientSpec struct {
 // deployment's).
 //
 // Offline lifetimes, when set (non-zero), must be at least
-// MinOfflineLifetime, the idle one no longer than the absolute one when both
+// consent.MinOfflineLifetime, the idle one no longer than the absolute one when both
 // are set, and are refused for a client without the offline_access scope,
 // where they would mean nothing.
 //
@@ -136,7 +109,7 @@ func RegisterClient(ctx context.Context, clients storage.Clients, hasher ClientS
 	c.CreatedAt, c.UpdatedAt = now, now
 	if err := clients.CreateClient(ctx, c); err != nil {
 		if errors.Is(err, storage.ErrAlreadyExists) {
-			return nil, "", existsError{kind: "client", id: c.ID}
+			return nil, "", alreadyExists("client", c.ID)
 		}
 		return nil, "", fmt.Errorf("store client %q: %w", c.ID, err)
 	}
@@ -188,10 +161,8 @@ func buildClient(spec ClientSpec) (*storage.Client, error) {
 	if spec.Public && slices.Contains(grants, "client_credentials") {
 		return nil, invalidf("a public client cannot use the client_credentials grant type: it has no secret to authenticate with")
 	}
-	// Refresh tokens only come out of the code flow and the device flow,
-	// which has a code of its own (offline-access rule 9).
-	if slices.Contains(grants, "refresh_token") && !hasCode && !slices.Contains(grants, GrantTypeDeviceCode) {
-		return nil, invalidf("grant type refresh_token requires grant type authorization_code or %s: refresh tokens are only issued from an authorization code or a device code", GrantTypeDeviceCode)
+	if err := consent.CheckRefreshGrant(grants); err != nil {
+		return nil, invalid(err)
 	}
 
 	responseTypes, err := normaliseResponseTypes(spec.ResponseTypes)
@@ -219,18 +190,16 @@ func buildClient(spec ClientSpec) (*storage.Client, error) {
 	if len(scopes) == 0 {
 		scopes = []string{"openid"}
 	}
-	// Offline-access rule 1: without the refresh_token grant, offline_access
-	// could be consented to and never honoured.
-	if slices.Contains(scopes, "offline_access") && !slices.Contains(grants, "refresh_token") {
-		return nil, invalidf("scope offline_access requires grant type refresh_token: add the refresh_token grant type or remove offline_access")
+	if err := consent.CheckOfflineScope(scopes, grants); err != nil {
+		return nil, invalid(err)
 	}
 	for _, rt := range responseTypes {
 		if strings.Contains(rt, "id_token") && !slices.Contains(scopes, "openid") {
 			return nil, invalidf("response type %q requires scope openid", rt)
 		}
 	}
-	if err := checkOfflineLifetimes(spec.OfflineIdleLifetime, spec.OfflineAbsoluteLifetime, slices.Contains(scopes, "offline_access")); err != nil {
-		return nil, err
+	if err := consent.CheckOfflineLifetimes(spec.OfflineIdleLifetime, spec.OfflineAbsoluteLifetime, slices.Contains(scopes, ScopeOfflineAccess)); err != nil {
+		return nil, invalid(err)
 	}
 
 	redirects, err := checkRedirectURIs(spec.RedirectURIs, spec.Public)
@@ -383,49 +352,13 @@ func UpdateClient(ctx context.Context, clients storage.Clients, id string, u Cli
 		return nil
 	})
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, notFoundError{kind: "client", id: id}
+		return nil, notFound("client", id)
 	}
 	if err != nil {
 		// The store's error already names the client.
 		return nil, err
 	}
 	return &updated, nil
-}
-
-// checkOfflineLifetimes applies the rules for per-client offline-token
-// lifetimes; 0 means the deployment's and is always accepted.
-func checkOfflineLifetimes(idle, absolute time.Duration, offline bool) error {
-	for _, l := range []struct {
-		name  string
-		value time.Duration
-	}{{"offline idle lifetime", idle}, {"offline absolute lifetime", absolute}} {
-		switch {
-		case l.value < 0:
-			return invalidf("%s %s must be positive; leave it unset (0) for the deployment's", l.name, FormatDuration(l.value))
-		case l.value > 0 && l.value < MinOfflineLifetime:
-			return invalidf("%s %s is too short: it must be at least %s", l.name, FormatDuration(l.value), FormatDuration(MinOfflineLifetime))
-		}
-	}
-	if idle > 0 && absolute > 0 && idle > absolute {
-		return invalidf("offline idle lifetime %s must not exceed the offline absolute lifetime %s", FormatDuration(idle), FormatDuration(absolute))
-	}
-	if (idle != 0 || absolute != 0) && !offline {
-		return invalidf("offline lifetimes only apply to a client with scope offline_access: add offline_access or leave the lifetimes unset")
-	}
-	return nil
-}
-
-// FormatDuration writes d as Go duration syntax without zero trailing units:
-// "720h", "1h30m", "90s" rather than "720h0m0s".
-func FormatDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 // listOf checks that values are allowed and not repeated.
@@ -655,7 +588,7 @@ func CreateUser(ctx context.Context, users storage.Users, spec UserSpec, passwor
 	}
 	if err := users.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, storage.ErrAlreadyExists) {
-			return nil, existsError{kind: "user", id: spec.Username}
+			return nil, alreadyExists("user", spec.Username)
 		}
 		return nil, fmt.Errorf("store user %q: %w", spec.Username, err)
 	}

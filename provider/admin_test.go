@@ -561,24 +561,6 @@ func TestRegisterClientOfflineLifetimes(t *testing.T) {
 	}
 }
 
-func TestFormatDuration(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		720 * time.Hour:                  "720h",
-		90 * time.Minute:                 "1h30m",
-		time.Hour + time.Second:          "1h0m1s",
-		time.Minute:                      "1m",
-		10 * time.Second:                 "10s",
-		0:                                "0s",
-		-2 * time.Hour:                   "-2h",
-		1500 * time.Millisecond:          "1.5s",
-		time.Hour + 30*time.Second + 1e8: "1h0m30.1s",
-	} {
-		if got := provider.FormatDuration(d); got != want {
-			t.Errorf("FormatDuration(%v) = %q; want %q", time.Duration(d), got, want)
-		}
-	}
-}
-
 func TestUpdateClient(t *testing.T) {
 	str := func(s string) *string { return &s }
 	later := adminNow.Add(time.Hour)

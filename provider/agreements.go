@@ -129,7 +129,7 @@ func RecordAgreement(ctx context.Context, store storage.Store, spec AgreementSpe
 	}
 	client, err := store.GetStoredClient(ctx, spec.ClientID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, specNotFound{kind: "client", id: spec.ClientID}
+		return nil, specNotFound("client", spec.ClientID)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load client %q: %w", spec.ClientID, err)
@@ -155,7 +155,7 @@ func RecordAgreement(ctx context.Context, store storage.Store, spec AgreementSpe
 	if !spec.AllUsers {
 		u, err := store.GetUserByUsername(ctx, spec.Username)
 		if errors.Is(err, storage.ErrNotFound) {
-			return nil, specNotFound{kind: "user", id: spec.Username}
+			return nil, specNotFound("user", spec.Username)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("load user %q: %w", spec.Username, err)
@@ -165,7 +165,7 @@ func RecordAgreement(ctx context.Context, store storage.Store, spec AgreementSpe
 	if a.ID, err = newAgreementID(); err != nil {
 		return nil, err
 	}
-	err = inTransaction(ctx, store, func(ctx context.Context) error {
+	err = inTx(ctx, store, func(ctx context.Context) error {
 		if err := store.CreateAgreement(ctx, a); err != nil {
 			return fmt.Errorf("store agreement with client %q: %w", a.ClientID, err)
 		}
@@ -188,10 +188,10 @@ func RevokeAgreement(ctx context.Context, store storage.Store, id, revokedBy str
 	if err != nil {
 		return err
 	}
-	return inTransaction(ctx, store, func(ctx context.Context) error {
+	return inTx(ctx, store, func(ctx context.Context) error {
 		a, err := store.GetAgreement(ctx, id)
 		if errors.Is(err, storage.ErrNotFound) {
-			return plainNotFound{kind: "agreement", id: id}
+			return notFound("agreement", id)
 		}
 		if err != nil {
 			return fmt.Errorf("load agreement %q: %w", id, err)
@@ -201,7 +201,7 @@ func RevokeAgreement(ctx context.Context, store storage.Store, id, revokedBy str
 		}
 		err = store.RevokeAgreement(ctx, id, now)
 		if errors.Is(err, storage.ErrNotFound) {
-			return plainNotFound{kind: "agreement", id: id}
+			return notFound("agreement", id)
 		}
 		if err != nil {
 			return fmt.Errorf("revoke agreement %q: %w", id, err)
@@ -241,32 +241,6 @@ func checkAdminName(name string) (string, error) {
 	return strings.TrimSpace(name), nil
 }
 
-// inTransaction runs fn with a context carrying a new transaction of store
-// (a savepoint when ctx already carries one) and commits it when fn
-// succeeds, so that a change and its audit event are stored together.
-func inTransaction(ctx context.Context, store storage.Store, fn func(ctx context.Context) error) error {
-	txCtx, err := store.BeginTX(ctx)
-	if err != nil {
-		return fmt.Errorf("record change with its audit event: %w", err)
-	}
-	if err := fn(txCtx); err != nil {
-		if rerr := store.Rollback(txCtx); rerr != nil {
-			return errors.Join(err, rerr)
-		}
-		return err
-	}
-	if err := store.Commit(txCtx); err != nil {
-		return fmt.Errorf("record change with its audit event: %w", err)
-	}
-	return nil
-}
-
-// AgreementActive reports whether a is in force at now: not revoked,
-// started, and not ended.
-func AgreementActive(a storage.Agreement, now time.Time) bool {
-	return a.RevokedAt == nil && !a.StartsAt.After(now) && (a.ExpiresAt == nil || a.ExpiresAt.After(now))
-}
-
 // RevokeConsents revokes every unrevoked grant the user gave the client,
 // and every token issued under them, and returns how many grants it
 // revoked. An unknown user or client yields `user "X" not found` or
@@ -285,18 +259,18 @@ func RevokeConsents(ctx context.Context, store storage.Store, username, clientID
 	}
 	u, err := store.GetUserByUsername(ctx, username)
 	if errors.Is(err, storage.ErrNotFound) {
-		return 0, plainNotFound{kind: "user", id: username}
+		return 0, notFound("user", username)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("load user %q: %w", username, err)
 	}
 	if _, err := store.GetStoredClient(ctx, clientID); errors.Is(err, storage.ErrNotFound) {
-		return 0, plainNotFound{kind: "client", id: clientID}
+		return 0, notFound("client", clientID)
 	} else if err != nil {
 		return 0, fmt.Errorf("load client %q: %w", clientID, err)
 	}
 	var n int
-	err = inTransaction(ctx, store, func(ctx context.Context) error {
+	err = inTx(ctx, store, func(ctx context.Context) error {
 		var err error
 		if n, err = store.RevokeGrants(ctx, u.Subject, clientID, now); err != nil {
 			return fmt.Errorf("revoke grants of user %q to client %q: %w", username, clientID, err)
@@ -326,22 +300,6 @@ func RevokeConsents(ctx context.Context, store storage.Store, username, clientID
 		return 0, err
 	}
 	return n, nil
-}
-
-// plainNotFound keeps storage.ErrNotFound visible to errors.Is while showing
-// only a plain sentence.
-type plainNotFound struct{ kind, id string }
-
-func (e plainNotFound) Error() string        { return fmt.Sprintf("%s %q not found", e.kind, e.id) }
-func (e plainNotFound) Is(target error) bool { return target == storage.ErrNotFound }
-
-// specNotFound is a refused spec that names something that does not exist:
-// it matches both ErrInvalidSpec and storage.ErrNotFound.
-type specNotFound struct{ kind, id string }
-
-func (e specNotFound) Error() string { return fmt.Sprintf("%s %q not found", e.kind, e.id) }
-func (e specNotFound) Is(target error) bool {
-	return target == ErrInvalidSpec || target == storage.ErrNotFound
 }
 
 // checkAgreementText refuses control characters and overly long text in a

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/provider"
+	"github.com/consentry/consentry/provider/consent"
 	"github.com/consentry/consentry/storage"
 )
 
@@ -379,7 +380,7 @@ func TestRevokeAgreement(t *testing.T) {
 	if stored.RevokedAt == nil || !stored.RevokedAt.Equal(first) {
 		t.Errorf("revoked at %v; want the first revocation, %v", stored.RevokedAt, first)
 	}
-	if provider.AgreementActive(*stored, first.Add(time.Minute)) {
+	if consent.AgreementActive(*stored, first.Add(time.Minute)) {
 		t.Error("revoked agreement is still active")
 	}
 
@@ -407,34 +408,6 @@ func TestRevokeAgreement(t *testing.T) {
 	bobs := auditEvents(t, f.st, storage.AuditFilter{Subject: f.bob.Subject})
 	if len(bobs) != 1 || bobs[0].Type != storage.EventAgreementCreated || bobs[0].AgreementID != b.ID || bobs[0].Detail != "R-2" {
 		t.Errorf("bob's audit events %+v; want only the creation of his agreement", bobs)
-	}
-}
-
-func TestAgreementActive(t *testing.T) {
-	now := adminNow
-	before, after := now.Add(-time.Second), now.Add(time.Second)
-	tests := []struct {
-		name string
-		a    storage.Agreement
-		want bool
-	}{
-		{name: "started, no end", a: storage.Agreement{StartsAt: before}, want: true},
-		{name: "starts exactly now", a: storage.Agreement{StartsAt: now}, want: true},
-		{name: "not yet started", a: storage.Agreement{StartsAt: after}, want: false},
-		{name: "ends later", a: storage.Agreement{StartsAt: before, ExpiresAt: &after}, want: true},
-		{name: "ends exactly now", a: storage.Agreement{StartsAt: before, ExpiresAt: &now}, want: false},
-		{name: "ended", a: storage.Agreement{StartsAt: before.Add(-time.Hour), ExpiresAt: &before}, want: false},
-		{name: "revoked", a: storage.Agreement{StartsAt: before, RevokedAt: &before}, want: false},
-		{name: "revoked in the future still counts", a: storage.Agreement{StartsAt: before, RevokedAt: &after}, want: false},
-		{name: "revoked and ended", a: storage.Agreement{StartsAt: before, ExpiresAt: &before, RevokedAt: &before}, want: false},
-		{name: "not yet started and revoked", a: storage.Agreement{StartsAt: after, RevokedAt: &before}, want: false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := provider.AgreementActive(tt.a, now); got != tt.want {
-				t.Errorf("AgreementActive = %t; want %t", got, tt.want)
-			}
-		})
 	}
 }
 

@@ -46,7 +46,7 @@ func RotateClientSecret(ctx context.Context, clients storage.Clients, hasher Cli
 	})
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return "", notFoundError{kind: "client", id: id}
+		return "", notFound("client", id)
 	case errors.Is(err, ErrPublicClient):
 		return "", fmt.Errorf("rotate secret of client %q: %w", id, ErrPublicClient)
 	case err != nil:

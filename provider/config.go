@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/consentry/consentry/provider/consent"
 )
 
 // Config is the whole configuration of a Consentry deployment. It is filled
@@ -162,9 +164,9 @@ const MinSecretsKeyLength = 32
 
 // Values of OfflineAccessConfig.WithoutPromptConsent.
 const (
-	OfflineIgnore = "ignore"
-	OfflinePrompt = "prompt"
-	OfflineReject = "reject"
+	OfflineIgnore = consent.OfflineIgnore
+	OfflinePrompt = consent.OfflinePrompt
+	OfflineReject = consent.OfflineReject
 )
 
 // Duration is a time.Duration that reads "15m" or "720h" from YAML.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/consentry/consentry/provider/consent"
 	"github.com/consentry/consentry/storage"
 )
 
@@ -125,7 +126,7 @@ func seedDemoAgreement(ctx context.Context, store storage.Store, now time.Time) 
 		return fmt.Errorf("load demo agreements: %w", err)
 	}
 	for _, a := range existing {
-		if AgreementActive(a, now) {
+		if consent.AgreementActive(a, now) {
 			return nil
 		}
 	}

@@ -17,8 +17,8 @@ import (
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/openid"
-	fositestorage "github.com/ory/fosite/storage"
 
+	"github.com/consentry/consentry/provider/consent"
 	"github.com/consentry/consentry/storage"
 )
 
@@ -26,7 +26,7 @@ import (
 // shows a user code; the user approves it on the verification page; the
 // device polls the token endpoint with its device code meanwhile.
 const (
-	GrantTypeDeviceCode    = "urn:ietf:params:oauth:grant-type:device_code"
+	GrantTypeDeviceCode    = consent.GrantTypeDeviceCode
 	PathDeviceAuthorize    = "/oauth2/device/authorize"
 	PathDeviceVerification = "/device"
 )
@@ -232,12 +232,12 @@ func (p *Provider) FindDeviceAuthorization(ctx context.Context, userCode string)
 // OutcomeGrant means that no consent is needed, not that no page is: the
 // verification page confirms every code on its screen (RFC 8628 §5.4), and
 // records the decision's basis.
-func (p *Provider) DecideDeviceConsent(ctx context.Context, d *storage.DeviceAuthorization, subject string) (Decision, error) {
+func (p *Provider) DecideDeviceConsent(ctx context.Context, d *storage.DeviceAuthorization, subject string) (consent.Decision, error) {
 	client, err := p.Store.GetStoredClient(ctx, d.ClientID)
 	if err != nil {
-		return Decision{}, fmt.Errorf("load client %q of device authorization: %w", d.ClientID, err)
+		return consent.Decision{}, fmt.Errorf("load client %q of device authorization: %w", d.ClientID, err)
 	}
-	req := ConsentRequest{
+	req := consent.Request{
 		Requested:     d.RequestedScopes,
 		ClientScopes:  client.Scopes,
 		ResponseTypes: fosite.Arguments{"code"},
@@ -247,68 +247,42 @@ func (p *Provider) DecideDeviceConsent(ctx context.Context, d *storage.DeviceAut
 	if subject != "" {
 		req.Agreements, err = p.Store.ListAgreements(ctx, storage.AgreementFilter{ClientID: client.ID, ForSubject: subject})
 		if err != nil {
-			return Decision{}, fmt.Errorf("load agreements of client %q: %w", client.ID, err)
+			return consent.Decision{}, fmt.Errorf("load agreements of client %q: %w", client.ID, err)
 		}
 		req.Grants, err = p.Store.ListGrants(ctx, storage.GrantFilter{Subject: subject, ClientID: client.ID, UnrevokedOnly: true})
 		if err != nil {
-			return Decision{}, fmt.Errorf("load grants to client %q: %w", client.ID, err)
+			return consent.Decision{}, fmt.Errorf("load grants to client %q: %w", client.ID, err)
 		}
 	}
 	policy := p.Policy
-	policy.WithoutPromptConsent = OfflinePrompt
+	policy.WithoutPromptConsent = consent.OfflinePrompt
 	return policy.Decide(req), nil
 }
 
-// ApproveDevice records the user's approval of the device authorization id:
-// in one transaction it marks it approved for user with the granted scopes
-// (which must have been requested) and authTime, and records the grant,
-// with its audit event, under the authorization's request id, so that the
-// tokens the device gets are traced to it and revoked with it. Only a
-// pending, unexpired authorization can be approved: anything else is
-// storage.ErrNotFound.
-func (p *Provider) ApproveDevice(ctx context.Context, id string, user *storage.User, authTime time.Time, granted []string,
-	basis, agreementID, rememberedFrom string, ip, userAgent string,
-) error {
-	if user == nil || user.Subject == "" {
-		return errors.New("approve device authorization: no user")
-	}
-	grantID, err := randomToken(32)
-	if err != nil {
-		return err
-	}
-	now := p.Now()
-	return p.inTx(ctx, func(ctx context.Context) error {
-		var approved storage.DeviceAuthorization
-		err := p.Store.UpdateDeviceAuthorization(ctx, id, func(d *storage.DeviceAuthorization) error {
-			if d.Status != storage.DevicePending || !now.Before(d.ExpiresAt) {
-				return storage.ErrNotFound
-			}
-			for _, scope := range granted {
-				if !slices.Contains(d.RequestedScopes, scope) {
-					return fmt.Errorf("scope %q was not requested", scope)
-				}
-			}
-			d.Status, d.Subject, d.GrantedScopes, d.AuthTime = storage.DeviceApproved, user.Subject, slices.Clone(granted), authTime
-			approved = *d
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("approve device authorization: %w", err)
+// approveDevice marks the device authorization req.DeviceID approved for
+// req.Subject with req.Scopes (which must have been requested) and
+// req.AuthTime, and sets g's client and request id to the authorization's,
+// so that the tokens the device gets are traced to the grant and revoked
+// with it. Only a pending, unexpired authorization can be approved:
+// anything else is storage.ErrNotFound.
+func (p *Provider) approveDevice(ctx context.Context, req GrantRequest, g *storage.Grant, now time.Time) error {
+	err := p.Store.UpdateDeviceAuthorization(ctx, req.DeviceID, func(d *storage.DeviceAuthorization) error {
+		if d.Status != storage.DevicePending || !now.Before(d.ExpiresAt) {
+			return storage.ErrNotFound
 		}
-		return p.RecordGrant(ctx, &storage.Grant{
-			ID:             "grt_" + grantID,
-			Subject:        user.Subject,
-			ClientID:       approved.ClientID,
-			RequestID:      approved.RequestID,
-			Scopes:         approved.GrantedScopes,
-			Basis:          basis,
-			AgreementID:    agreementID,
-			RememberedFrom: rememberedFrom,
-			CreatedAt:      now,
-			IPAddress:      ip,
-			UserAgent:      userAgent,
-		})
+		for _, scope := range req.Scopes {
+			if !slices.Contains(d.RequestedScopes, scope) {
+				return fmt.Errorf("scope %q was not requested", scope)
+			}
+		}
+		d.Status, d.Subject, d.GrantedScopes, d.AuthTime = storage.DeviceApproved, req.Subject, slices.Clone(req.Scopes), req.AuthTime
+		g.ClientID, g.RequestID, g.Scopes = d.ClientID, d.RequestID, d.GrantedScopes
+		return nil
 	})
+	if err != nil {
+		return fmt.Errorf("approve device authorization: %w", err)
+	}
+	return nil
 }
 
 // DenyDevice records that subject denied the device authorization id: it
@@ -318,7 +292,7 @@ func (p *Provider) ApproveDevice(ctx context.Context, id string, user *storage.U
 // storage.ErrNotFound.
 func (p *Provider) DenyDevice(ctx context.Context, id, subject, ip, userAgent string) error {
 	now := p.Now()
-	return p.inTx(ctx, func(ctx context.Context) error {
+	return inTx(ctx, p.Store, func(ctx context.Context) error {
 		var denied storage.DeviceAuthorization
 		err := p.Store.UpdateDeviceAuthorization(ctx, id, func(d *storage.DeviceAuthorization) error {
 			if d.Status != storage.DevicePending || !now.Before(d.ExpiresAt) {
@@ -369,19 +343,23 @@ func (p *Provider) VerificationBlocked(ctx context.Context, limits ...Verificati
 	}
 	// The store counts only by recording an attempt: record one for each
 	// key in a transaction and roll it back, which reads the counts.
-	txCtx, err := p.Store.BeginTX(ctx)
-	if err != nil {
-		return false, fmt.Errorf("read failed verifications: %w", err)
-	}
-	blocked, err := p.readVerificationFailures(txCtx, limits)
-	if rbErr := p.Store.Rollback(txCtx); rbErr != nil && err == nil {
-		err = rbErr
-	}
-	if err != nil {
+	var blocked bool
+	err := inTx(ctx, p.Store, func(ctx context.Context) error {
+		var err error
+		if blocked, err = p.readVerificationFailures(ctx, limits); err != nil {
+			return err
+		}
+		return errReadOnly
+	})
+	// Exactly errReadOnly: joined with a failed rollback, it is an error.
+	if err != errReadOnly {
 		return false, fmt.Errorf("read failed verifications: %w", err)
 	}
 	return blocked, nil
 }
+
+// errReadOnly rolls back a transaction that only reads.
+var errReadOnly = errors.New("read only: roll back")
 
 func (p *Provider) readVerificationFailures(ctx context.Context, limits []VerificationLimit) (bool, error) {
 	now := p.Now()
@@ -578,12 +556,10 @@ func (h *deviceCodeHandler) poll(ctx context.Context, id, clientID string) (*sto
 	return &approved, nil
 }
 
-// issuesRefreshToken: offline access was granted and the client may still
-// refresh (offline-access rule 9).
+// issuesRefreshToken applies consent.IssuesRefreshToken to request.
 func issuesRefreshToken(request fosite.AccessRequester) bool {
 	client := request.GetClient()
-	return request.GetGrantedScopes().Has(ScopeOfflineAccess) && client.GetGrantTypes().Has("refresh_token") &&
-		client.GetScopes().Has(ScopeOfflineAccess)
+	return consent.IssuesRefreshToken(request.GetGrantedScopes(), client.GetScopes(), client.GetGrantTypes())
 }
 
 // PopulateTokenEndpointResponse issues the tokens of an approved device
@@ -612,21 +588,14 @@ func (h *deviceCodeHandler) PopulateTokenEndpointResponse(ctx context.Context, r
 		}
 	}
 
-	txCtx, err := fositestorage.MaybeBeginTx(ctx, h.p.Store)
+	err = inTx(ctx, h.p.Store, func(ctx context.Context) error {
+		return h.redeem(ctx, request, accessSignature, refreshSignature)
+	})
+	if errors.Is(err, errDeviceCodeUsed) {
+		return fosite.ErrInvalidGrant.WithHint("The device code has already been used.")
+	}
 	if err != nil {
-		return fosite.ErrServerError.WithWrap(err)
-	}
-	if err := h.redeem(txCtx, request, accessSignature, refreshSignature); err != nil {
-		if rbErr := fositestorage.MaybeRollbackTx(txCtx, h.p.Store); rbErr != nil {
-			h.p.Logger.ErrorContext(ctx, "rollback device code redemption", "err", rbErr)
-		}
-		if errors.Is(err, errDeviceCodeUsed) {
-			return fosite.ErrInvalidGrant.WithHint("The device code has already been used.")
-		}
-		return fosite.ErrServerError.WithWrap(err)
-	}
-	if err := fositestorage.MaybeCommitTx(txCtx, h.p.Store); err != nil {
-		return fosite.ErrServerError.WithWrap(fmt.Errorf("commit device code redemption: %w", err))
+		return fosite.ErrServerError.WithWrap(fmt.Errorf("device code redemption: %w", err))
 	}
 
 	responder.SetAccessToken(access)

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -19,6 +20,7 @@ import (
 	"github.com/ory/fosite"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/consentry/consentry/provider/consent"
 	"github.com/consentry/consentry/storage"
 )
 
@@ -136,10 +138,9 @@ func (f *deviceFixture) stored(deviceCode string) *storage.DeviceAuthorization {
 
 func (f *deviceFixture) approve(deviceCode string, granted ...string) {
 	f.t.Helper()
-	err := f.p.ApproveDevice(f.t.Context(), deviceCodeID(deviceCode), f.user, f.clock.Now(), granted,
-		storage.BasisConsent, "", "", "192.0.2.7", "test-agent")
+	err := approveDevice(f.t.Context(), f.p, GrantRequest{DeviceID: deviceCodeID(deviceCode), Subject: f.user.Subject, AuthTime: f.clock.Now(), Scopes: granted, IPAddress: "192.0.2.7", UserAgent: "test-agent"})
 	if err != nil {
-		f.t.Fatalf("ApproveDevice: %v", err)
+		f.t.Fatalf("approve device: %v", err)
 	}
 }
 
@@ -300,8 +301,8 @@ func TestDevicePolling(t *testing.T) {
 	_, err = f.token("tv", "", url.Values{"grant_type": {GrantTypeDeviceCode}})
 	wantOAuthError(t, err, "invalid_request", 400, "no device code")
 
-	err = f.p.ApproveDevice(t.Context(), deviceCodeID(resp.DeviceCode), f.user, authTime,
-		[]string{"openid", "profile", "offline_access"}, storage.BasisConsent, "", "", "192.0.2.7", "test-agent")
+	err = approveDevice(t.Context(), f.p, GrantRequest{DeviceID: deviceCodeID(resp.DeviceCode), Subject: f.user.Subject, AuthTime: authTime,
+		Scopes: []string{"openid", "profile", "offline_access"}, IPAddress: "192.0.2.7", UserAgent: "test-agent"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -427,10 +428,9 @@ func TestDeviceRefreshTokenNeedsOfflineAccess(t *testing.T) {
 
 	// Only requested scopes can be granted.
 	resp = f.mustStart("tv", "", "openid")
-	err = f.p.ApproveDevice(t.Context(), deviceCodeID(resp.DeviceCode), f.user, f.clock.Now(), []string{"openid", "email"},
-		storage.BasisConsent, "", "", "", "")
+	err = approveDevice(t.Context(), f.p, GrantRequest{DeviceID: deviceCodeID(resp.DeviceCode), Subject: f.user.Subject, AuthTime: f.clock.Now(), Scopes: []string{"openid", "email"}, IPAddress: "", UserAgent: ""})
 	if err == nil {
-		t.Error("ApproveDevice granted a scope that was not requested")
+		t.Error("approving granted a scope that was not requested")
 	}
 	if d := f.stored(resp.DeviceCode); d.Status != storage.DevicePending {
 		t.Errorf("refused approval left status %q", d.Status)
@@ -443,10 +443,9 @@ func TestDeviceCodeExpires(t *testing.T) {
 	f.clock.Advance(DeviceCodeLifespan)
 	_, err := f.poll("tv", "", resp.DeviceCode)
 	wantOAuthError(t, err, "expired_token", 400, "poll at expiry")
-	err = f.p.ApproveDevice(t.Context(), deviceCodeID(resp.DeviceCode), f.user, f.clock.Now(), []string{"openid"},
-		storage.BasisConsent, "", "", "", "")
+	err = approveDevice(t.Context(), f.p, GrantRequest{DeviceID: deviceCodeID(resp.DeviceCode), Subject: f.user.Subject, AuthTime: f.clock.Now(), Scopes: []string{"openid"}, IPAddress: "", UserAgent: ""})
 	if !errors.Is(err, storage.ErrNotFound) {
-		t.Errorf("ApproveDevice after expiry: %v, want not found", err)
+		t.Errorf("approval after expiry: %v, want not found", err)
 	}
 
 	// Approved in time but redeemed too late.
@@ -469,9 +468,9 @@ func TestDenyDevice(t *testing.T) {
 	if err := f.p.DenyDevice(t.Context(), id, f.user.Subject, "", ""); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("second DenyDevice: %v, want not found", err)
 	}
-	err = f.p.ApproveDevice(t.Context(), id, f.user, f.clock.Now(), []string{"openid"}, storage.BasisConsent, "", "", "", "")
+	err = approveDevice(t.Context(), f.p, GrantRequest{DeviceID: id, Subject: f.user.Subject, AuthTime: f.clock.Now(), Scopes: []string{"openid"}, IPAddress: "", UserAgent: ""})
 	if !errors.Is(err, storage.ErrNotFound) {
-		t.Errorf("ApproveDevice after deny: %v, want not found", err)
+		t.Errorf("approval after deny: %v, want not found", err)
 	}
 	events, err := f.store.ListAuditEvents(t.Context(), storage.AuditFilter{Subject: f.user.Subject})
 	if err != nil {
@@ -604,7 +603,7 @@ func TestFindDeviceAuthorization(t *testing.T) {
 func TestDecideDeviceConsent(t *testing.T) {
 	f := newDeviceFixture(t)
 	ctx := t.Context()
-	decide := func(scope string) Decision {
+	decide := func(scope string) consent.Decision {
 		t.Helper()
 		resp := f.mustStart("tv", "", scope)
 		decision, err := f.p.DecideDeviceConsent(ctx, f.stored(resp.DeviceCode), f.user.Subject)
@@ -615,23 +614,24 @@ func TestDecideDeviceConsent(t *testing.T) {
 	}
 	// The deployment's policy ("ignore") would drop offline access: a device
 	// always offers it on the screen instead.
-	if f.p.Policy.WithoutPromptConsent != OfflineIgnore {
+	if f.p.Policy.WithoutPromptConsent != consent.OfflineIgnore {
 		t.Fatalf("fixture policy %q", f.p.Policy.WithoutPromptConsent)
 	}
-	if d := decide("openid profile offline_access"); d.Outcome != OutcomeScreen || !slices.Equal(d.Scopes, []string{"openid", "profile", "offline_access"}) {
+	if d := decide("openid profile offline_access"); d.Outcome != consent.OutcomeScreen || !slices.Equal(d.Scopes, []string{"openid", "profile", "offline_access"}) {
 		t.Errorf("offline access without an agreement: %+v", d)
 	}
 
 	// A remembered consent covers sign-in scopes, never offline access.
 	until := f.clock.Now().Add(time.Hour)
-	if err := f.p.RecordGrant(ctx, &storage.Grant{ID: "grt_mem", Subject: f.user.Subject, ClientID: "tv", RequestID: "req-mem",
-		Scopes: []string{"openid", "profile", "offline_access"}, Basis: storage.BasisConsent, CreatedAt: f.clock.Now(), RememberUntil: &until}); err != nil {
+	remembered, err := f.p.Grant(ctx, GrantRequest{Subject: f.user.Subject, ClientID: "tv", RequestID: "req-mem",
+		Scopes: []string{"openid", "profile", "offline_access"}, RememberUntil: &until})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if d := decide("openid profile"); d.Outcome != OutcomeGrant || d.Basis != storage.BasisRemembered || d.RememberedFrom != "grt_mem" {
+	if d := decide("openid profile"); d.Outcome != consent.OutcomeGrant || d.Basis != storage.BasisRemembered || d.RememberedFrom != remembered.ID {
 		t.Errorf("remembered sign-in: %+v", d)
 	}
-	if d := decide("openid profile offline_access"); d.Outcome != OutcomeScreen {
+	if d := decide("openid profile offline_access"); d.Outcome != consent.OutcomeScreen {
 		t.Errorf("offline access with a remembered consent: %+v", d)
 	}
 
@@ -640,7 +640,7 @@ func TestDecideDeviceConsent(t *testing.T) {
 		Reference: "MSA-1", RecordedBy: "test"}, f.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if d := decide("openid profile offline_access"); d.Outcome != OutcomeGrant || d.Basis != storage.BasisAgreement || d.AgreementID == "" {
+	if d := decide("openid profile offline_access"); d.Outcome != consent.OutcomeGrant || d.Basis != storage.BasisAgreement || d.AgreementID == "" {
 		t.Errorf("under an agreement: %+v", d)
 	}
 
@@ -650,7 +650,7 @@ func TestDecideDeviceConsent(t *testing.T) {
 		t.Fatal(err)
 	}
 	d, err := f.p.DecideDeviceConsent(ctx, f.stored(resp.DeviceCode), f.user.Subject)
-	if err != nil || d.Outcome != OutcomeError || d.Err.ErrorField != "invalid_scope" {
+	if err != nil || d.Outcome != consent.OutcomeError || d.Err.ErrorField != "invalid_scope" {
 		t.Errorf("scope no longer registered: %+v, %v", d, err)
 	}
 }
@@ -751,4 +751,11 @@ func TestDeviceDiscoveryAndRegistration(t *testing.T) {
 			}
 		})
 	}
+}
+
+// approveDevice records a grant approving a device authorization, as the
+// verification page does, and returns only its error.
+func approveDevice(ctx context.Context, p *Provider, req GrantRequest) error {
+	_, err := p.Grant(ctx, req)
+	return err
 }

@@ -10,6 +10,7 @@ import (
 
 	fositestorage "github.com/ory/fosite/storage"
 
+	"github.com/consentry/consentry/provider/consent"
 	"github.com/consentry/consentry/storage"
 )
 
@@ -20,10 +21,57 @@ var eventForBasis = map[string]string{
 	storage.BasisAgreement:  storage.EventAgreementUsed,
 }
 
-// RecordGrant stores g and its audit event in one transaction, so the audit
-// log never misses a grant that tokens were issued under.
-func (p *Provider) RecordGrant(ctx context.Context, g *storage.Grant) error {
-	err := p.inTx(ctx, func(ctx context.Context) error {
+// GrantRequest is one grant to record: a user allowed a client scopes, on
+// the basis the consent policy decided.
+type GrantRequest struct {
+	Subject  string
+	ClientID string
+	// RequestID is fosite's request id, which the flow's tokens carry: they
+	// are traced to the grant by it and revoked with it.
+	RequestID string
+	// Decision is the policy's decision the grant follows: the grant's basis
+	// is Decision.GrantBasis().
+	Decision consent.Decision
+	// Scopes are what is granted: the decision's scopes, or those the user
+	// kept on the consent screen.
+	Scopes []string
+	// RememberUntil, when set, lets the consent cover later requests.
+	RememberUntil *time.Time
+	// IPAddress and UserAgent are where the grant came from.
+	IPAddress, UserAgent string
+	// DeviceID, when set, is the device authorization the grant approves:
+	// in the same transaction it is marked approved for Subject with Scopes
+	// (each of which it must have requested) and AuthTime, the user's
+	// sign-in time. ClientID and RequestID are then the authorization's.
+	DeviceID string
+	AuthTime time.Time
+}
+
+// Grant records a grant: the grant itself, its audit event and, for the
+// device flow, the approval of the device authorization, in one
+// transaction, so that the audit log never misses a grant that tokens were
+// issued under. A device authorization that is no longer pending is
+// storage.ErrNotFound.
+func (p *Provider) Grant(ctx context.Context, req GrantRequest) (*storage.Grant, error) {
+	if req.Subject == "" {
+		return nil, errors.New("record grant: no user")
+	}
+	id, err := randomToken(32)
+	if err != nil {
+		return nil, err
+	}
+	now := p.Now()
+	g := &storage.Grant{
+		ID: "grt_" + id, Subject: req.Subject, ClientID: req.ClientID, RequestID: req.RequestID, Scopes: req.Scopes,
+		CreatedAt: now, RememberUntil: req.RememberUntil, IPAddress: req.IPAddress, UserAgent: req.UserAgent,
+	}
+	g.Basis, g.AgreementID, g.RememberedFrom = req.Decision.GrantBasis()
+	err = inTx(ctx, p.Store, func(ctx context.Context) error {
+		if req.DeviceID != "" {
+			if err := p.approveDevice(ctx, req, g, now); err != nil {
+				return err
+			}
+		}
 		if err := p.Store.CreateGrant(ctx, g); err != nil {
 			return fmt.Errorf("create grant: %w", err)
 		}
@@ -37,26 +85,36 @@ func (p *Provider) RecordGrant(ctx context.Context, g *storage.Grant) error {
 			IPAddress: g.IPAddress, UserAgent: g.UserAgent, Detail: detail,
 		})
 	})
-	if err == nil {
-		p.observer().GrantIssued(g.Basis)
+	if err != nil {
+		return nil, err
 	}
-	return err
+	p.observer().GrantIssued(g.Basis)
+	return g, nil
 }
 
-// inTx runs fn in a store transaction.
-func (p *Provider) inTx(ctx context.Context, fn func(ctx context.Context) error) error {
-	txCtx, err := fositestorage.MaybeBeginTx(ctx, p.Store)
+// ConsentDenied records that the user denied a client on the consent screen.
+func (p *Provider) ConsentDenied(ctx context.Context, subject, clientID string, offered []string, ip, userAgent string) {
+	p.Audit(ctx, &storage.AuditEvent{Type: storage.EventConsentDenied, Actor: storage.ActorUser, Subject: subject,
+		ClientID: clientID, Scopes: offered, IPAddress: ip, UserAgent: userAgent})
+}
+
+// inTx runs fn with a context carrying a new transaction of store (a
+// savepoint when ctx already carries one), and commits it when fn succeeds,
+// so that a change and its audit event are stored together. It is the
+// provider's one way into a transaction.
+func inTx(ctx context.Context, store storage.Store, fn func(ctx context.Context) error) error {
+	txCtx, err := fositestorage.MaybeBeginTx(ctx, store)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
 	if err := fn(txCtx); err != nil {
-		if rbErr := fositestorage.MaybeRollbackTx(txCtx, p.Store); rbErr != nil {
-			p.Logger.ErrorContext(ctx, "rollback", "err", rbErr)
+		if rbErr := fositestorage.MaybeRollbackTx(txCtx, store); rbErr != nil {
+			return errors.Join(err, fmt.Errorf("roll back: %w", rbErr))
 		}
 		return err
 	}
-	if err := fositestorage.MaybeCommitTx(txCtx, p.Store); err != nil {
-		return fmt.Errorf("commit: %w", err)
+	if err := fositestorage.MaybeCommitTx(txCtx, store); err != nil {
+		return fmt.Errorf("commit transaction: %w", err)
 	}
 	return nil
 }
@@ -126,7 +184,7 @@ func (p *Provider) ConnectedApps(ctx context.Context, subject string) ([]Connect
 		if err != nil {
 			return nil, fmt.Errorf("load agreement %q: %w", g.AgreementID, err)
 		}
-		if AgreementActive(*a, now) {
+		if consent.AgreementActive(*a, now) {
 			app.Agreement = a
 			app.CanRemove = app.CanRemove && a.UserMayRemove
 		}
@@ -164,7 +222,7 @@ func (p *Provider) RemoveAccess(ctx context.Context, subject, clientID, ip, user
 		return fmt.Errorf("list agreements: %w", err)
 	}
 	now := p.Now()
-	return p.inTx(ctx, func(ctx context.Context) error {
+	return inTx(ctx, p.Store, func(ctx context.Context) error {
 		n, err := p.Store.RevokeGrants(ctx, subject, clientID, now)
 		if err != nil {
 			return fmt.Errorf("revoke grants: %w", err)
@@ -176,7 +234,7 @@ func (p *Provider) RemoveAccess(ctx context.Context, subject, clientID, ip, user
 			return err
 		}
 		for _, a := range agreements {
-			if !AgreementActive(a, now) || !a.UserMayRemove {
+			if !consent.AgreementActive(a, now) || !a.UserMayRemove {
 				continue
 			}
 			if a.AllUsers {

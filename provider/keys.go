@@ -351,7 +351,7 @@ func RetireKey(ctx context.Context, store storage.Keys, kid string, now time.Tim
 		}
 		return nil
 	}
-	return notFoundError{kind: "signing key", id: kid}
+	return notFound("signing key", kid)
 }
 
 // ListKeys returns every signing key with its state at now under cfg's

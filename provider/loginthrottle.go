@@ -120,7 +120,7 @@ func (p *Provider) RecordLoginFailure(ctx context.Context, a LoginAttempt) (time
 		duration time.Duration
 	}
 	var locked []lockout
-	err := p.inTx(ctx, func(ctx context.Context) error {
+	err := inTx(ctx, p.Store, func(ctx context.Context) error {
 		locked = locked[:0]
 		err := p.Store.UpdateLoginThrottles(ctx, []string{account, address}, func(l *storage.LoginThrottle) error {
 			rule := p.loginRule(l.Key)
@@ -196,13 +196,13 @@ func UnlockLogin(ctx context.Context, store storage.Store, username, unlockedBy 
 	}
 	u, err := store.GetUserByUsername(ctx, username)
 	if errors.Is(err, storage.ErrNotFound) {
-		return false, plainNotFound{kind: "user", id: username}
+		return false, notFound("user", username)
 	}
 	if err != nil {
 		return false, fmt.Errorf("load user %q: %w", username, err)
 	}
 	var cleared bool
-	err = inTransaction(ctx, store, func(ctx context.Context) error {
+	err = inTx(ctx, store, func(ctx context.Context) error {
 		var err error
 		if cleared, err = store.DeleteLoginThrottle(ctx, LoginAccountKey(username)); err != nil {
 			return err

@@ -14,6 +14,7 @@ import (
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/openid"
 
+	"github.com/consentry/consentry/provider/consent"
 	"github.com/consentry/consentry/storage"
 )
 
@@ -30,8 +31,8 @@ const (
 	PathLogout         = "/logout"
 	PathConsent        = "/consent"
 	PathResume         = "/oauth2/auth/resume"
-	ScopeOpenID        = "openid"
-	ScopeOfflineAccess = "offline_access"
+	ScopeOpenID        = consent.ScopeOpenID
+	ScopeOfflineAccess = consent.ScopeOfflineAccess
 )
 
 // Provider is a composed OAuth 2.0 / OpenID Connect provider.
@@ -42,7 +43,7 @@ type Provider struct {
 	Keys    *KeySet
 	OAuth2  fosite.OAuth2Provider
 	Hasher  ClientSecretHasher
-	Policy  ConsentPolicy
+	Policy  consent.Policy
 	Logger  *slog.Logger
 	Now     func() time.Time
 	// Observer, when set, is told of grants and refresh outcomes (metrics).
@@ -80,7 +81,7 @@ func New(ctx context.Context, cfg Config, store storage.Store, logger *slog.Logg
 		Secrets: secrets,
 		Keys:    keys,
 		Hasher:  ClientSecretHasher{Key: secrets.ClientSecretKey},
-		Policy: ConsentPolicy{
+		Policy: consent.Policy{
 			WithoutPromptConsent: cfg.OfflineAccess.WithoutPromptConsent,
 			RememberFor:          cfg.RememberConsentFor.Std(),
 		},
@@ -110,9 +111,8 @@ func (p *Provider) fositeConfig() *fosite.Config {
 		ScopeStrategy:               fosite.ExactScopeStrategy,
 		AudienceMatchingStrategy:    fosite.DefaultAudienceMatchingStrategy,
 		EnforcePKCEForPublicClients: true,
-		// Only offline_access yields a refresh token (OIDC Core §11); the
-		// legacy "offline" alias is not honoured.
-		RefreshTokenScopes:         []string{ScopeOfflineAccess},
+		// Only offline_access yields a refresh token (OIDC Core §11).
+		RefreshTokenScopes:         consent.RefreshTokenScopes(),
 		SendDebugMessagesToClients: false,
 		FormPostHTMLTemplate:       formPostTemplate,
 	}

@@ -11,8 +11,8 @@ import (
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/openid"
-	fositestorage "github.com/ory/fosite/storage"
 
+	"github.com/consentry/consentry/provider/consent"
 	"github.com/consentry/consentry/storage"
 )
 
@@ -111,8 +111,8 @@ func (h *refreshHandler) handleTokenEndpointRequest(ctx context.Context, request
 	if original.GetClient().GetID() != client.GetID() {
 		return fosite.ErrInvalidGrant.WithHint("The refresh token was issued to another client.")
 	}
-	if !original.GetGrantedScopes().Has(ScopeOfflineAccess) || !client.GetScopes().Has(ScopeOfflineAccess) {
-		return fosite.ErrInvalidGrant.WithHint("The client does not have offline access.")
+	if err := consent.CheckOfflineAccess(original.GetGrantedScopes(), client.GetScopes()); err != nil {
+		return err
 	}
 	basis, err := h.p.checkGrant(ctx, original)
 	if err != nil {
@@ -125,16 +125,9 @@ func (h *refreshHandler) handleTokenEndpointRequest(ctx context.Context, request
 	for _, aud := range original.GetGrantedAudience() {
 		request.GrantAudience(aud)
 	}
-	// RFC 6749 §6: a requested scope narrows the access token; it may not
-	// exceed what was granted.
-	requested := request.GetRequestedScopes()
-	if len(requested) == 0 {
-		requested = original.GetGrantedScopes()
-	}
-	for _, scope := range requested {
-		if !original.GetGrantedScopes().Has(scope) {
-			return fosite.ErrInvalidScope.WithHintf("The scope %q was not granted to this refresh token.", scope)
-		}
+	requested, err := consent.NarrowScopes(original.GetGrantedScopes(), request.GetRequestedScopes())
+	if err != nil {
+		return err
 	}
 	request.SetRequestedScopes(original.GetGrantedScopes())
 	for _, scope := range requested {
@@ -258,24 +251,16 @@ func (h *refreshHandler) populateTokenEndpointResponse(ctx context.Context, requ
 	refreshReq.SetID(request.GetID())
 	refreshReq.GrantedScope = request.GetRequestedScopes()
 
-	txCtx, err := fositestorage.MaybeBeginTx(ctx, h.p.Store)
-	if err != nil {
-		return fosite.ErrServerError.WithWrap(err)
+	err = inTx(ctx, h.p.Store, func(ctx context.Context) error {
+		return h.rotate(ctx, request.GetID(), oldSignature, sealed, accessSignature, accessReq, refreshSignature, refreshReq)
+	})
+	if errors.Is(err, fosite.ErrInactiveToken) {
+		// Another refresh of the same token committed first: this is a
+		// concurrent retry, answered like any retry.
+		return h.respondFromSuccessor(ctx, request, responder, oldSignature)
 	}
-	err = h.rotate(txCtx, request.GetID(), oldSignature, sealed, accessSignature, accessReq, refreshSignature, refreshReq)
 	if err != nil {
-		if rbErr := fositestorage.MaybeRollbackTx(txCtx, h.p.Store); rbErr != nil {
-			h.p.Logger.ErrorContext(ctx, "rollback refresh", "err", rbErr)
-		}
-		if errors.Is(err, fosite.ErrInactiveToken) {
-			// Another refresh of the same token committed first: this is a
-			// concurrent retry, answered like any retry.
-			return h.respondFromSuccessor(ctx, request, responder, oldSignature)
-		}
-		return fosite.ErrServerError.WithWrap(err)
-	}
-	if err := fositestorage.MaybeCommitTx(txCtx, h.p.Store); err != nil {
-		return fosite.ErrServerError.WithWrap(fmt.Errorf("commit refresh: %w", err))
+		return fosite.ErrServerError.WithWrap(fmt.Errorf("refresh: %w", err))
 	}
 	h.p.observer().RefreshOutcome(RefreshRotated)
 	h.respond(responder, next)
@@ -365,77 +350,6 @@ func (h *refreshHandler) open(sealed []byte) (successor, error) {
 		return successor{}, fmt.Errorf("decode successor: %w", err)
 	}
 	return next, nil
-}
-
-// offlineBasis is what an offline grant still rests on.
-type offlineBasis struct {
-	grant     *storage.Grant
-	agreement *storage.Agreement
-}
-
-// checkGrant decides whether offline access behind a refresh token still
-// holds: the user can sign in, the grant is not revoked, and an agreement it
-// relied on is still in force (OIDC Core §11: the basis of offline access
-// must still hold, whatever the token's own expiry).
-func (p *Provider) checkGrant(ctx context.Context, original fosite.Requester) (offlineBasis, error) {
-	session, ok := original.GetSession().(*openid.DefaultSession)
-	if !ok || session.Subject == "" {
-		return offlineBasis{}, fosite.ErrInvalidGrant.WithHint("The refresh token has no user.")
-	}
-	user, err := p.Store.GetUser(ctx, session.Subject)
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && user.Disabled) {
-		return offlineBasis{}, fosite.ErrInvalidGrant.WithHint("The user of this refresh token can no longer sign in.")
-	}
-	if err != nil {
-		return offlineBasis{}, fosite.ErrServerError.WithWrap(fmt.Errorf("load user for refresh: %w", err))
-	}
-	grant, err := p.Store.GetGrantByRequestID(ctx, original.GetID())
-	if errors.Is(err, storage.ErrNotFound) {
-		return offlineBasis{}, fosite.ErrInvalidGrant.WithHint("The refresh token has no recorded grant.")
-	}
-	if err != nil {
-		return offlineBasis{}, fosite.ErrServerError.WithWrap(fmt.Errorf("load grant for refresh: %w", err))
-	}
-	if grant.RevokedAt != nil {
-		return offlineBasis{}, fosite.ErrInvalidGrant.WithHint("The user's consent for this application was revoked.")
-	}
-	basis := offlineBasis{grant: grant}
-	if grant.Basis == storage.BasisAgreement {
-		agreement, err := p.Store.GetAgreement(ctx, grant.AgreementID)
-		if errors.Is(err, storage.ErrNotFound) || (err == nil && !AgreementActive(*agreement, p.Now())) {
-			return offlineBasis{}, fosite.ErrInvalidGrant.WithHint("The agreement this offline access relied on is no longer in force.")
-		}
-		if err != nil {
-			return offlineBasis{}, fosite.ErrServerError.WithWrap(fmt.Errorf("load agreement for refresh: %w", err))
-		}
-		basis.agreement = agreement
-	}
-	return basis, nil
-}
-
-// refreshExpiry is when a refresh token issued now dies: unused for the idle
-// lifetime, or the absolute lifetime after the grant, or the agreement's
-// end, whichever comes first. Client settings override the deployment's.
-func (p *Provider) refreshExpiry(client fosite.Client, basis offlineBasis, now time.Time) time.Time {
-	idle, absolute := p.Config.OfflineAccess.IdleLifetime.Std(), p.Config.OfflineAccess.AbsoluteLifetime.Std()
-	if c, ok := client.(*storage.Client); ok {
-		if c.OfflineIdleLifetime > 0 {
-			idle = c.OfflineIdleLifetime
-		}
-		if c.OfflineAbsoluteLifetime > 0 {
-			absolute = c.OfflineAbsoluteLifetime
-		}
-	}
-	expiry := now.Add(idle)
-	if basis.grant != nil {
-		if end := basis.grant.CreatedAt.Add(absolute); end.Before(expiry) {
-			expiry = end
-		}
-	}
-	if basis.agreement != nil && basis.agreement.ExpiresAt != nil && basis.agreement.ExpiresAt.Before(expiry) {
-		expiry = *basis.agreement.ExpiresAt
-	}
-	return expiry.UTC().Round(time.Second)
 }
 
 // Audit appends e to the audit log. A failure is logged, not returned: the

@@ -24,13 +24,13 @@ func RevokeSessions(ctx context.Context, store storage.Store, username, id, revo
 	}
 	u, err := store.GetUserByUsername(ctx, username)
 	if errors.Is(err, storage.ErrNotFound) {
-		return 0, plainNotFound{kind: "user", id: username}
+		return 0, notFound("user", username)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("load user %q: %w", username, err)
 	}
 	var n int
-	err = inTransaction(ctx, store, func(ctx context.Context) error {
+	err = inTx(ctx, store, func(ctx context.Context) error {
 		if n, err = endSessions(ctx, store, u.Subject, id, ""); err != nil {
 			return err
 		}
@@ -69,7 +69,7 @@ func (p *Provider) SignOutOtherSessions(ctx context.Context, subject, currentIDH
 func (p *Provider) signOutSessions(ctx context.Context, subject, id, exceptIDHash, ip, userAgent string) (int, error) {
 	now := p.Now()
 	var n int
-	err := p.inTx(ctx, func(ctx context.Context) error {
+	err := inTx(ctx, p.Store, func(ctx context.Context) error {
 		var err error
 		if n, err = endSessions(ctx, p.Store, subject, id, exceptIDHash); err != nil || n == 0 {
 			return err
@@ -97,7 +97,7 @@ func endSessions(ctx context.Context, store storage.BrowserSessions, subject, id
 	}
 	err := store.DeleteSubjectSession(ctx, subject, id)
 	if errors.Is(err, storage.ErrNotFound) {
-		return 0, plainNotFound{kind: "session", id: id}
+		return 0, notFound("session", id)
 	}
 	if err != nil {
 		return 0, err

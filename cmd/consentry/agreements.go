@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/provider"
+	"github.com/consentry/consentry/provider/consent"
 	"github.com/consentry/consentry/storage"
 )
 
@@ -172,7 +173,7 @@ func agreementStatus(a storage.Agreement, now time.Time) string {
 		return statusExpired
 	case a.StartsAt.After(now):
 		return statusNotStarted
-	case provider.AgreementActive(a, now):
+	case consent.AgreementActive(a, now):
 		return statusActive
 	}
 	return "unknown" // unreachable while the cases above mirror AgreementActive

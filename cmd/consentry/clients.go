@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/provider"
+	"github.com/consentry/consentry/provider/consent"
 	"github.com/consentry/consentry/storage"
 )
 
@@ -310,7 +311,7 @@ func lifetime(d time.Duration) string {
 	if d == 0 {
 		return ""
 	}
-	return provider.FormatDuration(d)
+	return consent.FormatDuration(d)
 }
 
 // hasOfflineAccess reports whether the client may ask for offline_access.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/provider"
+	"github.com/consentry/consentry/provider/consent"
 	"github.com/consentry/consentry/storage"
 )
 
@@ -157,7 +158,7 @@ func warnActiveAgreements(ctx context.Context, e *env, st storage.Store, usernam
 		return fmt.Errorf("list agreements of client %q: %w", clientID, err)
 	}
 	for _, a := range agreements {
-		if !provider.AgreementActive(a, now) {
+		if !consent.AgreementActive(a, now) {
 			continue
 		}
 		with, end := "with this user", "end it with 'consentry agreements revoke "+a.ID+"'"

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/provider"
+	"github.com/consentry/consentry/provider/consent"
 )
 
 const keysRotateHelp = `
@@ -79,7 +80,7 @@ func runKeysRotate(ctx context.Context, e *env, c *command, args []string) (err 
 		fmt.Fprintf(e.stdout, "created %s key %s, signing from %s\n", k.Algorithm, k.KID, k.ActivatesAt.UTC().Format(time.RFC3339))
 	}
 	if *immediate {
-		fmt.Fprintf(e.stdout, "Other instances switch at their next key reload, within %s.\n", provider.FormatDuration(s.cfg.KeyPropagationDelay.Std()/4))
+		fmt.Fprintf(e.stdout, "Other instances switch at their next key reload, within %s.\n", consent.FormatDuration(s.cfg.KeyPropagationDelay.Std()/4))
 	}
 	return nil
 }
@@ -129,6 +130,6 @@ func runKeysRetire(ctx context.Context, e *env, c *command, args []string) (err 
 	if err := provider.RetireKey(ctx, st, pos[0], time.Now()); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "retired key %s: instances drop it from the JWKS within %s\n", pos[0], provider.FormatDuration(s.cfg.KeyPropagationDelay.Std()/4))
+	fmt.Fprintf(e.stdout, "retired key %s: instances drop it from the JWKS within %s\n", pos[0], consent.FormatDuration(s.cfg.KeyPropagationDelay.Std()/4))
 	return nil
 }

@@ -1,4 +1,4 @@
-package provider
+package consent
 
 import (
 	"fmt"
@@ -35,14 +35,14 @@ func BenchmarkConsentPolicyDecide(b *testing.B) {
 	clientScopes := args("openid profile email offline_access api.read")
 	cases := []struct {
 		name string
-		req  ConsentRequest
+		req  Request
 	}{
-		{"prompt_consent_offline", ConsentRequest{Requested: args("openid profile email offline_access"), Prompt: args("consent")}},
-		{"agreement_offline", ConsentRequest{Requested: args("openid profile email offline_access")}},
-		{"remembered", ConsentRequest{Requested: args("openid profile"), Agreements: agreements[:4]}},
-		{"screen", ConsentRequest{Requested: args("openid api.read")}},
+		{"prompt_consent_offline", Request{Requested: args("openid profile email offline_access"), Prompt: args("consent")}},
+		{"agreement_offline", Request{Requested: args("openid profile email offline_access")}},
+		{"remembered", Request{Requested: args("openid profile"), Agreements: agreements[:4]}},
+		{"screen", Request{Requested: args("openid api.read")}},
 	}
-	policy := ConsentPolicy{WithoutPromptConsent: OfflineIgnore, RememberFor: 30 * 24 * time.Hour}
+	policy := Policy{WithoutPromptConsent: OfflineIgnore, RememberFor: 30 * 24 * time.Hour}
 	for _, c := range cases {
 		req := c.req
 		req.ClientScopes, req.ResponseTypes, req.SignedIn, req.Now = clientScopes, args("code"), true, now
