@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -244,6 +246,14 @@ func LoadConfigFile(path string, cfg *Config) error {
 
 // Validate reports the first setting that cannot work.
 func (c Config) Validate() error {
+	// The listen address first: a bad one also makes the issuer derived
+	// from it look wrong, and that is not the mistake to report.
+	if err := validateListen("listen", c.Listen, false); err != nil {
+		return err
+	}
+	if err := validateListen("admin_listen", c.AdminListen, true); err != nil {
+		return err
+	}
 	u, err := url.Parse(c.Issuer)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return fmt.Errorf("issuer %q: must be an absolute http(s) URL", c.Issuer)
@@ -251,11 +261,8 @@ func (c Config) Validate() error {
 	if u.RawQuery != "" || u.Fragment != "" {
 		return fmt.Errorf("issuer %q: must not have a query or fragment", c.Issuer)
 	}
-	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+	if u.Scheme == "http" && !IsLoopbackHost(u.Hostname()) {
 		return fmt.Errorf("issuer %q: plain http is only allowed on loopback; use https", c.Issuer)
-	}
-	if c.Listen == "" {
-		return errors.New("listen: must not be empty")
 	}
 	if n := len(c.SecretsKey); n > 0 && n < MinSecretsKeyLength {
 		// The length only, never the key: this message is printed and logged.
@@ -315,6 +322,30 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// validateListen checks that addr is host:port, as net.Listen wants it.
+func validateListen(name, addr string, optional bool) error {
+	if addr == "" {
+		if optional {
+			return nil
+		}
+		return fmt.Errorf("%s: must not be empty; use host:port, such as 127.0.0.1:8080", name)
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		example := "127.0.0.1:8080"
+		if _, err := strconv.ParseUint(addr, 10, 16); err == nil {
+			example = "127.0.0.1:" + addr // a port alone
+		}
+		return fmt.Errorf("%s %q: must be host:port, such as %s (:PORT listens on every interface)", name, addr, example)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		if _, lerr := net.LookupPort("tcp", port); lerr != nil {
+			return fmt.Errorf("%s %q: %q is not a port", name, addr, port)
+		}
+	}
+	return nil
+}
+
 // ParseTrustedProxies reads trusted_proxies: CIDR prefixes ("10.0.0.0/8",
 // "2001:db8::/32") or single addresses, taken as one host (/32 or /128).
 func ParseTrustedProxies(list []string) ([]netip.Prefix, error) {
@@ -343,6 +374,14 @@ func ParseTrustedProxies(list []string) ([]netip.Prefix, error) {
 // SecureCookies reports whether cookies must carry the Secure attribute.
 func (c Config) SecureCookies() bool { return strings.HasPrefix(c.Issuer, "https://") }
 
-func isLoopbackHost(host string) bool {
-	return host == "localhost" || host == "::1" || strings.HasPrefix(host, "127.")
+// IsLoopbackHost reports whether host (a URL's Hostname(), without
+// brackets or port) names this machine: "localhost" or a loopback IP
+// address. It is the one loopback check of issuers and redirect URIs. A
+// name is never read by its first characters: 127.example.com is anyone's.
+func IsLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }

@@ -17,6 +17,9 @@ func TestConfigValidate(t *testing.T) {
 		{"defaults", func(*Config) {}, ""},
 		{"https issuer", func(c *Config) { c.Issuer = "https://id.example.com" }, ""},
 		{"plain http off loopback", func(c *Config) { c.Issuer = "http://id.example.com" }, "only allowed on loopback"},
+		{"http on a name that begins with 127.", func(c *Config) { c.Issuer = "http://127.example.com" }, "only allowed on loopback"},
+		{"http on 127.0.0.2", func(c *Config) { c.Issuer = "http://127.0.0.2:8080" }, ""},
+		{"http on [::1]", func(c *Config) { c.Issuer = "http://[::1]:8080" }, ""},
 		{"relative issuer", func(c *Config) { c.Issuer = "/id" }, "absolute"},
 		{"issuer with query", func(c *Config) { c.Issuer = "https://id.example.com/?a=b" }, "query"},
 		{"unknown database", func(c *Config) { c.DSN = "mysql://x" }, "dsn"},
@@ -83,5 +86,17 @@ func TestLoadConfigFile(t *testing.T) {
 	}
 	if err := LoadConfigFile(empty, &c); err != nil {
 		t.Fatalf("empty file: %v", err)
+	}
+}
+
+func TestIsLoopbackHost(t *testing.T) {
+	for host, want := range map[string]bool{
+		"localhost": true, "127.0.0.1": true, "127.1.2.3": true, "::1": true, "[::1]": false,
+		"127.example.com": false, "127.0.0.1.example.com": false, "localhost.example.com": false,
+		"example.com": false, "10.0.0.1": false, "::ffff:127.0.0.1": true, "": false,
+	} {
+		if got := IsLoopbackHost(host); got != want {
+			t.Errorf("IsLoopbackHost(%q) = %v; want %v", host, got, want)
+		}
 	}
 }

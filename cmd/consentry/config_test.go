@@ -297,6 +297,9 @@ func TestConfigErrors(t *testing.T) {
 		{name: "bad CONSENTRY_DEMO", env: map[string]string{"CONSENTRY_DEMO": "maybe"}, wantErr: "CONSENTRY_DEMO"},
 		{name: "http issuer off loopback", args: []string{"--issuer", "http://id.example.com"}, wantErr: "plain http is only allowed on loopback"},
 		{name: "derived issuer off loopback", args: []string{"--listen", "0.0.0.0:8080"}, wantErr: "set it with --issuer"},
+		{name: "listen without a host", args: []string{"--listen", "8081"}, wantErr: `listen "8081": must be host:port, such as 127.0.0.1:8081`},
+		{name: "listen with a bad port", env: map[string]string{"CONSENTRY_LISTEN": "127.0.0.1:eighty"}, wantErr: `listen "127.0.0.1:eighty": "eighty" is not a port`},
+		{name: "admin listen without a host", args: []string{"--admin-listen", "9090"}, wantErr: `admin_listen "9090": must be host:port, such as 127.0.0.1:9090`},
 		{name: "bad DSN", env: map[string]string{"CONSENTRY_DSN": "mysql://x"}, wantErr: "dsn: must start with"},
 		{name: "bad log format", args: []string{"--log-format", "xml"}, wantErr: "log format"},
 		{name: "bad log level", env: map[string]string{"CONSENTRY_LOG_LEVEL": "loud"}, wantErr: "log level"},
@@ -362,3 +365,12 @@ type fakeAddr string
 
 func (a fakeAddr) Network() string { return "tcp" }
 func (a fakeAddr) String() string  { return string(a) }
+
+// A port alone is a listen address mistake, not an issuer one, although
+// the issuer derived from it is not loopback either.
+func TestListenWithoutHostBlamesListen(t *testing.T) {
+	_, err := settingsFor(t, []string{"--listen", "8081"}, nil)
+	if err == nil || strings.Contains(err.Error(), "issuer") || strings.Contains(err.Error(), "plain http") {
+		t.Fatalf("error %v; want one about the listen address only", err)
+	}
+}
