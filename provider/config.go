@@ -1,14 +1,11 @@
 package provider
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -180,7 +177,7 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("duration %q: %w", s, err)
+		return fmt.Errorf("%q is not a duration (use Go syntax: 90s, 15m, 1h)", s)
 	}
 	*d = Duration(v)
 	return nil
@@ -227,21 +224,6 @@ func DefaultConfig() Config {
 			AddressFindTime:    Duration(10 * time.Minute),
 		},
 	}
-}
-
-// LoadConfigFile reads a YAML file over cfg. Unknown keys are an error, so a
-// misspelt setting is caught at start-up instead of being silently ignored.
-func LoadConfigFile(path string, cfg *Config) error {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("read config %q: %w", path, err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file sets nothing
-		return fmt.Errorf("parse config %q: %w", path, err)
-	}
-	return nil
 }
 
 // Validate reports the first setting that cannot work.

@@ -100,3 +100,32 @@ func TestIsLoopbackHost(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigFileMistakes(t *testing.T) {
+	tests := []struct{ name, yaml, want string }{
+		{"misspelt key", "issuer: https://id.example.com\ndns: sqlite://x.db\n", `consentry.yaml: line 2: unknown setting "dns" (did you mean "dsn"?)`},
+		{"misspelt nested key", "offline_access:\n  idle_lifetme: 1h\n", `consentry.yaml: line 2: unknown setting "offline_access.idle_lifetme" (did you mean "offline_access.idle_lifetime"?)`},
+		{"unknown key far from any", "colour_scheme: dark\n", `consentry.yaml: line 1: unknown setting "colour_scheme"`},
+		{"duration typo", "listen: 127.0.0.1:8080\ngc_interval: 1 hour\n", `consentry.yaml: line 2: gc_interval: "1 hour" is not a duration (use Go syntax: 90s, 15m, 1h)`},
+		{"nested duration typo", "login_throttle:\n  lockout: 5 minutes\n", `consentry.yaml: line 2: login_throttle.lockout: "5 minutes" is not a duration`},
+		{"duration without unit", "access_token_lifespan: 900\n", `access_token_lifespan: "900" is not a duration`},
+		{"not a mapping", "- issuer\n", "must be a mapping of settings"},
+		{"YAML syntax", "issuer: [\n", "consentry.yaml: line"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "consentry.yaml")
+			if err := os.WriteFile(path, []byte(tt.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c := DefaultConfig()
+			err := LoadConfigFile(path, &c)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v; want one containing %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "provider.") || strings.Contains(err.Error(), "type ") {
+				t.Errorf("error %q names a Go type", err)
+			}
+		})
+	}
+}
