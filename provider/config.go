@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -243,6 +244,12 @@ func (c Config) Validate() error {
 	if u.RawQuery != "" || u.Fragment != "" {
 		return fmt.Errorf("issuer %q: must not have a query or fragment", c.Issuer)
 	}
+	if u.User != nil {
+		return fmt.Errorf("issuer %q: must not have user information", c.Issuer)
+	}
+	if !issuerPath.MatchString(u.EscapedPath()) {
+		return fmt.Errorf("issuer %q: its path must be empty or segments of letters, digits and . _ ~ -, such as https://example.com/idp", c.Issuer)
+	}
 	if u.Scheme == "http" && !IsLoopbackHost(u.Hostname()) {
 		return fmt.Errorf("issuer %q: plain http is only allowed on loopback; use https", c.Issuer)
 	}
@@ -351,6 +358,21 @@ func ParseTrustedProxies(list []string) ([]netip.Prefix, error) {
 		prefixes = append(prefixes, netip.PrefixFrom(a, a.BitLen()))
 	}
 	return prefixes, nil
+}
+
+// issuerPath is what the path of an issuer may be: every page and endpoint
+// is served under it, and it is put into links and cookies as it is.
+var issuerPath = regexp.MustCompile(`^(/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)*/?$`)
+
+// BasePath is the path of the issuer without its trailing slash: "/idp"
+// for https://example.com/idp, "" for an issuer at the root. Every route
+// is served under it.
+func (c Config) BasePath() string {
+	u, err := url.Parse(c.Issuer)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSuffix(u.Path, "/")
 }
 
 // SecureCookies reports whether cookies must carry the Secure attribute.

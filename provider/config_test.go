@@ -20,6 +20,12 @@ func TestConfigValidate(t *testing.T) {
 		{"http on a name that begins with 127.", func(c *Config) { c.Issuer = "http://127.example.com" }, "only allowed on loopback"},
 		{"http on 127.0.0.2", func(c *Config) { c.Issuer = "http://127.0.0.2:8080" }, ""},
 		{"http on [::1]", func(c *Config) { c.Issuer = "http://[::1]:8080" }, ""},
+		{"issuer with a path", func(c *Config) { c.Issuer = "https://example.com/idp" }, ""},
+		{"issuer with a path and a slash", func(c *Config) { c.Issuer = "https://example.com/a/idp/" }, ""},
+		{"issuer with a dot segment", func(c *Config) { c.Issuer = "https://example.com/a/../idp" }, "its path must be"},
+		{"issuer with an escaped path", func(c *Config) { c.Issuer = "https://example.com/i%2Fdp" }, "its path must be"},
+		{"issuer with an empty segment", func(c *Config) { c.Issuer = "https://example.com//idp" }, "its path must be"},
+		{"issuer with user information", func(c *Config) { c.Issuer = "https://u:p@example.com" }, "user information"},
 		{"relative issuer", func(c *Config) { c.Issuer = "/id" }, "absolute"},
 		{"issuer with query", func(c *Config) { c.Issuer = "https://id.example.com/?a=b" }, "query"},
 		{"unknown database", func(c *Config) { c.DSN = "mysql://x" }, "dsn"},
@@ -86,6 +92,17 @@ func TestLoadConfigFile(t *testing.T) {
 	}
 	if err := LoadConfigFile(empty, &c); err != nil {
 		t.Fatalf("empty file: %v", err)
+	}
+}
+
+func TestBasePath(t *testing.T) {
+	for issuer, want := range map[string]string{
+		"https://example.com": "", "https://example.com/": "", "https://example.com/idp": "/idp", "https://example.com/a/idp/": "/a/idp",
+	} {
+		c := Config{Issuer: issuer}
+		if got := c.BasePath(); got != want {
+			t.Errorf("BasePath of %q = %q; want %q", issuer, got, want)
+		}
 	}
 }
 
