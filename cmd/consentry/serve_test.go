@@ -201,13 +201,7 @@ func TestServeOwnsItsSQLiteFile(t *testing.T) {
 		t.Errorf("serve does not say which database it uses:\n%s", logs)
 	}
 
-	// Bounded: a second serve that is not refused would run until stopped.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var out, errOut bytes.Buffer
-	code := run(ctx, &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, getenv: func(string) string { return "" }, passwordCost: bcrypt.MinCost},
-		[]string{"serve", "--demo", "--listen", "127.0.0.1:0", "--dsn", dsn})
-	r := cliResult{code: code, stdout: out.String(), stderr: errOut.String()}
+	r := runServeBounded("--demo", "--listen", "127.0.0.1:0", "--dsn", dsn)
 	want := fmt.Sprintf("the database %s is in use by another consentry serve (pid %d)", db, os.Getpid())
 	if r.code != 1 || !strings.Contains(r.stderr, want) {
 		t.Fatalf("second serve: exit %d, stderr %q; want 1 and %q", r.code, r.stderr, want)
@@ -225,4 +219,29 @@ func TestServeOwnsItsSQLiteFile(t *testing.T) {
 	// Once the first has stopped, the file is free again.
 	_, _, stop = startServe(t, "--listen", "127.0.0.1:0", "--dsn", dsn)
 	stop()
+}
+
+// A database in a directory that does not exist is named, with the
+// directory, and the directory is not created.
+func TestServeDatabaseInMissingDirectory(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nonexistent", "dir")
+	r := runServeBounded("--listen", "127.0.0.1:0", "--dsn", "sqlite://"+filepath.Join(missing, "x.db"))
+	want := "cannot create the database " + filepath.Join(missing, "x.db") + ": directory " + missing + " does not exist"
+	if r.code != 1 || !strings.Contains(r.stderr, want) {
+		t.Fatalf("exit %d, stderr %q; want 1 and %q", r.code, r.stderr, want)
+	}
+	if _, err := os.Stat(filepath.Dir(missing)); !os.IsNotExist(err) {
+		t.Errorf("serve created the missing directory: %v", err)
+	}
+}
+
+// runServeBounded runs a serve that should refuse to start; one that
+// starts anyway is stopped after 10 seconds (exit status 0).
+func runServeBounded(args ...string) cliResult {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, getenv: func(string) string { return "" }, passwordCost: bcrypt.MinCost}
+	code := run(ctx, e, append([]string{"serve"}, args...))
+	return cliResult{code: code, stdout: out.String(), stderr: errOut.String()}
 }

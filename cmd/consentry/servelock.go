@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -24,6 +25,11 @@ type serveLock struct{ f *os.File }
 func lockSQLiteForServe(db string) (*serveLock, error) {
 	path := db + ".lock"
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+		// The database cannot be created there either: opening it says
+		// why, naming the directory.
+		return &serveLock{}, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("lock the database %s: %w", db, err)
 	}
@@ -49,6 +55,9 @@ func lockSQLiteForServe(db string) (*serveLock, error) {
 
 // release gives the lock up; the file stays, for the next serve to lock.
 func (l *serveLock) release() {
+	if l.f == nil {
+		return
+	}
 	_ = unix.Flock(int(l.f.Fd()), unix.LOCK_UN)
 	_ = l.f.Close()
 }
