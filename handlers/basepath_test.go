@@ -100,6 +100,10 @@ func TestIssuerWithPath(t *testing.T) {
 	if home.Status != http.StatusOK || !strings.Contains(home.Body, `href="/idp/account/apps"`) {
 		t.Errorf("home under /idp: status %d:\n%s", home.Status, home.Body)
 	}
+	device := b.get(root + "/idp/device")
+	if device.Status != http.StatusOK || !strings.Contains(device.Body, `action="/idp/device"`) {
+		t.Errorf("device page under /idp: status %d:\n%s", device.Status, device.Body)
+	}
 	apps := e.browser().get(root + "/idp" + "/account/apps")
 	if apps.URL.Path != "/idp/login" {
 		t.Errorf("signed-out account page led to %s, want /idp/login", apps.URL)
