@@ -309,7 +309,11 @@ func (h *Authorize) authorizeError(w http.ResponseWriter, r *http.Request, ar fo
 	if status < 400 || status >= 500 {
 		status = http.StatusBadRequest
 	}
-	h.Pages.Error(w, r, status, oauthErrorPage(rfc.ErrorField))
+	reason := rfc.HintField
+	if rfc.CodeField >= http.StatusInternalServerError {
+		reason = "" // a server fault: the log has it, the user gets no detail
+	}
+	h.Pages.Error(w, r, status, oauthErrorPage(rfc.ErrorField, reason))
 }
 
 // currentUser returns the signed-in, enabled user of this browser, if any.

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/consentry/consentry/handlers"
 	"github.com/consentry/consentry/provider"
 )
 
@@ -243,5 +244,40 @@ func TestConcurrentRedemptionOfOneCode(t *testing.T) {
 	}
 	if ok > 1 {
 		t.Fatalf("%d redemptions of one code succeeded", ok)
+	}
+}
+
+// The authorize error page says why, in fosite's fixed words, and gives
+// the request id the server log carries; nothing the client sent reaches
+// the page unescaped.
+func TestAuthorizeErrorPageSaysWhy(t *testing.T) {
+	e := newEnv(t)
+	e.client(provider.ClientSpec{ID: "app", Scopes: []string{"openid"}})
+
+	v := authParams("app")
+	v.Set("redirect_uri", `https://attacker.example/cb?<script>alert(1)</script>`)
+	p := e.browser().get(e.Issuer + "/oauth2/auth?" + v.Encode())
+	if p.Status != http.StatusBadRequest || p.Location != nil {
+		t.Fatalf("status %d, location %v; want an error page", p.Status, p.Location)
+	}
+	for _, want := range []string{"invalid_request", "redirect_uri", "pre-registered"} {
+		if !strings.Contains(p.Body, want) {
+			t.Errorf("error page lacks %q:\n%s", want, p.Body)
+		}
+	}
+	id := p.Header.Get(handlers.HeaderRequestID)
+	if id == "" || !strings.Contains(p.Body, id) {
+		t.Errorf("error page does not show the request id %q:\n%s", id, p.Body)
+	}
+	if strings.Contains(p.Body, "<script>") {
+		t.Errorf("client input reaches the page unescaped:\n%s", p.Body)
+	}
+	assertNoInternals(t, p.Body)
+
+	// A hint that would repeat client input is escaped too.
+	v = authParams("nobody-<b>bold</b>")
+	p = e.browser().get(e.Issuer + "/oauth2/auth?" + v.Encode())
+	if strings.Contains(p.Body, "<b>") || !strings.Contains(p.Body, "invalid_client") {
+		t.Errorf("unknown client page:\n%s", p.Body)
 	}
 }

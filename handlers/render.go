@@ -82,6 +82,14 @@ type userError struct {
 	Message string
 	// Code is the OAuth error code, when there is one.
 	Code string
+	// Reason says what was wrong with an authorization request: the hint
+	// fosite wrote for the error code (in English, its fixed sentences,
+	// into which fosite may put a parameter's value: html/template escapes
+	// it). Never an error's Error(), never for a server fault.
+	Reason string
+	// RequestID is the id every log line of the request carries, for a
+	// user to quote to an administrator; set by Pages.Error.
+	RequestID string
 }
 
 var (
@@ -96,13 +104,25 @@ var (
 
 // oauthErrorPage is shown instead of redirecting when an authorization
 // request cannot be trusted to redirect (unknown client, unregistered
-// redirect URI).
-func oauthErrorPage(code string) userError {
-	return userError{Title: "error.oauth.title", Message: "error.oauth.message", Code: code}
+// redirect URI). reason is fosite's hint for the error.
+func oauthErrorPage(code, reason string) userError {
+	return userError{Title: "error.oauth.title", Message: "error.oauth.message", Code: code, Reason: cutReason(reason)}
+}
+
+// maxReasonRunes bounds the reason shown: fosite's hints are a sentence or
+// two, and a value it quotes must not fill the page.
+const maxReasonRunes = 300
+
+func cutReason(s string) string {
+	if r := []rune(s); len(r) > maxReasonRunes {
+		return string(r[:maxReasonRunes-1]) + "…"
+	}
+	return s
 }
 
 // Error renders the error page.
 func (p *Pages) Error(w http.ResponseWriter, r *http.Request, status int, e userError) {
+	e.RequestID = RequestID(r.Context())
 	body, err := p.Templates.Render("error.html", p.Options(r, nil, ""), e)
 	setPageHeaders(w.Header())
 	if err != nil {

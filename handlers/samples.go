@@ -24,7 +24,7 @@ func SampleViews() map[string]any {
 			},
 			Offline: &offline, CanRemember: true,
 		},
-		"error.html":       oauthErrorPage("invalid_request"),
+		"error.html":       sampleWithRequestID(oauthErrorPage("invalid_request", "The 'redirect_uri' parameter does not match any of the OAuth 2.0 Client's pre-registered redirect urls.")),
 		"logout.html":      logoutView{CSRF: "csrf", Username: "alice"},
 		"index.html":       indexView{Username: "alice", Demo: true},
 		"device.html":      deviceView{CSRF: "csrf", Username: "alice", UserCode: "WDJB-MJHT", Invalid: true},
@@ -43,4 +43,10 @@ func SampleViews() map[string]any {
 			Granted:     "2026-01-01", LastUsed: "2026-01-02 10:00 UTC", CanRemove: true, CSRF: "csrf",
 		}}},
 	}
+}
+
+// sampleWithRequestID gives a sample error the request id Pages.Error adds.
+func sampleWithRequestID(e userError) userError {
+	e.RequestID = "SAMPLEREQUESTID"
+	return e
 }

@@ -47,7 +47,15 @@ func New(p *provider.Provider, opts ...Option) (http.Handler, error) {
 	warnMissingThemes(p, lib)
 	sessions := NewSessions(p.Store, p.Secrets.CookieHash, p.Secrets.CookieBlock, p.Config.SessionLifespan.Std(),
 		p.Config.SessionIdleLifetime.Std(), p.Config.SecureCookies(), p.Now)
+	// An issuer with a path (https://example.com/idp) serves everything
+	// under it: links, static files and cookies too.
+	base := p.Config.BasePath()
+	lib.SetBasePath(base)
+	sessions.basePath = base
 
+	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pages.Error(w, r, http.StatusNotFound, errorNotFound)
+	})
 	r := mux.NewRouter()
 	(&Protocol{Provider: p, Logger: logger}).Mount(r)
 	(&Authorize{Provider: p, Pages: pages, Sessions: sessions, Logger: logger}).Mount(r)
@@ -58,9 +66,7 @@ func New(p *provider.Provider, opts ...Option) (http.Handler, error) {
 		(&Demo{Provider: p, Pages: pages, Sessions: sessions, Logger: logger}).Mount(r)
 	}
 	r.PathPrefix(templates.StaticPrefix).Handler(staticFiles(lib))
-	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		pages.Error(w, r, http.StatusNotFound, errorNotFound)
-	})
+	r.NotFoundHandler = notFound
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pages.Error(w, r, http.StatusMethodNotAllowed, errorBadRequest)
 	})
@@ -71,7 +77,7 @@ func New(p *provider.Provider, opts ...Option) (http.Handler, error) {
 	}
 	// Outermost but for the request id: every handler, the access log and
 	// the metrics see the client behind the proxies.
-	return withRequestID(withClientAddress(trusted, h)), nil
+	return withRequestID(withClientAddress(trusted, underBasePath(base, notFound, h))), nil
 }
 
 // NewAdmin returns the handler of the admin listener: /metrics,

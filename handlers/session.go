@@ -38,6 +38,9 @@ type Sessions struct {
 	idle     time.Duration
 	secure   bool
 	now      func() time.Time
+	// basePath is the issuer's path ("/idp", or "" at the root): every
+	// cookie is scoped to it.
+	basePath string
 }
 
 // NewSessions returns session handling on store, with the absolute lifespan
@@ -162,7 +165,7 @@ func (s *Sessions) cookie(name, value string, maxAge int) *http.Cookie {
 	return &http.Cookie{
 		Name:     name,
 		Value:    value,
-		Path:     "/",
+		Path:     s.cookiePath(""),
 		MaxAge:   maxAge,
 		HttpOnly: true,
 		Secure:   s.secure,
@@ -222,14 +225,24 @@ func (s *Sessions) csrfMAC(nonce, purpose, requestID, subject string) string {
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
-// PutSigned stores v in a signed, encrypted cookie scoped to path.
+// cookiePath is path (a root path such as "/demo", or "" for every page)
+// under the base path.
+func (s *Sessions) cookiePath(path string) string {
+	if p := s.basePath + path; p != "" {
+		return p
+	}
+	return "/"
+}
+
+// PutSigned stores v in a signed, encrypted cookie scoped to path (a
+// root path; the base path is put in front).
 func (s *Sessions) PutSigned(w http.ResponseWriter, name, path string, v any, maxAge time.Duration) error {
 	value, err := s.codec.Encode(name, v)
 	if err != nil {
 		return fmt.Errorf("encode cookie %s: %w", name, err)
 	}
 	c := s.cookie(name, value, int(maxAge.Seconds()))
-	c.Path = path
+	c.Path = s.cookiePath(path)
 	http.SetCookie(w, c)
 	return nil
 }

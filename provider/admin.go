@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"net"
 	"net/mail"
 	"net/url"
 	"slices"
@@ -449,7 +448,7 @@ func checkRedirectURI(raw string, public bool) error {
 			return invalidf("redirect URI %q has no host", raw)
 		}
 	case scheme == "http":
-		if !isLoopbackRedirectHost(u.Hostname()) {
+		if !IsLoopbackHost(u.Hostname()) {
 			return invalidf("redirect URI %q: plain http is only allowed for 127.0.0.1, [::1] and localhost; use https", raw)
 		}
 	case strings.Contains(scheme, "."):
@@ -461,14 +460,6 @@ func checkRedirectURI(raw string, public bool) error {
 		return invalidf("redirect URI %q must use https, http on a loopback host, or a private-use scheme such as com.example.app:/callback", raw)
 	}
 	return nil
-}
-
-func isLoopbackRedirectHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func isWebURL(raw string) bool {

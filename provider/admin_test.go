@@ -161,6 +161,7 @@ func TestRegisterClient(t *testing.T) {
 		{name: "http redirect URI on 127.0.0.1", spec: provider.ClientSpec{ID: "app", RedirectURIs: []string{"http://127.0.0.1:8080/cb"}}},
 		{name: "http redirect URI on [::1]", spec: provider.ClientSpec{ID: "app", RedirectURIs: []string{"http://[::1]:8080/cb"}}},
 		{name: "http redirect URI on localhost", spec: provider.ClientSpec{ID: "app", RedirectURIs: []string{"http://localhost/cb"}}},
+		{name: "http redirect URI on a name beginning with 127.", spec: provider.ClientSpec{ID: "app", RedirectURIs: []string{"http://127.example.com/cb"}}, wantErr: "plain http is only allowed"},
 		{name: "http redirect URI on localhost lookalike", spec: provider.ClientSpec{ID: "app", RedirectURIs: []string{"http://localhost.example.com/cb"}}, wantErr: "plain http is only allowed"},
 		{name: "private-use scheme for public client", spec: provider.ClientSpec{ID: "native", Public: true, RedirectURIs: []string{"com.example.app:/cb"}}},
 		{name: "private-use scheme for confidential client", spec: provider.ClientSpec{ID: "app", RedirectURIs: []string{"com.example.app:/cb"}}, wantErr: "only allowed for public"},

@@ -1,13 +1,13 @@
 package provider
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
+	"net"
 	"net/netip"
 	"net/url"
-	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -180,7 +180,7 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("duration %q: %w", s, err)
+		return fmt.Errorf("%q is not a duration (use Go syntax: 90s, 15m, 1h)", s)
 	}
 	*d = Duration(v)
 	return nil
@@ -229,23 +229,16 @@ func DefaultConfig() Config {
 	}
 }
 
-// LoadConfigFile reads a YAML file over cfg. Unknown keys are an error, so a
-// misspelt setting is caught at start-up instead of being silently ignored.
-func LoadConfigFile(path string, cfg *Config) error {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("read config %q: %w", path, err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file sets nothing
-		return fmt.Errorf("parse config %q: %w", path, err)
-	}
-	return nil
-}
-
 // Validate reports the first setting that cannot work.
 func (c Config) Validate() error {
+	// The listen address first: a bad one also makes the issuer derived
+	// from it look wrong, and that is not the mistake to report.
+	if err := validateListen("listen", c.Listen, false); err != nil {
+		return err
+	}
+	if err := validateListen("admin_listen", c.AdminListen, true); err != nil {
+		return err
+	}
 	u, err := url.Parse(c.Issuer)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return fmt.Errorf("issuer %q: must be an absolute http(s) URL", c.Issuer)
@@ -253,11 +246,14 @@ func (c Config) Validate() error {
 	if u.RawQuery != "" || u.Fragment != "" {
 		return fmt.Errorf("issuer %q: must not have a query or fragment", c.Issuer)
 	}
-	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
-		return fmt.Errorf("issuer %q: plain http is only allowed on loopback; use https", c.Issuer)
+	if u.User != nil {
+		return fmt.Errorf("issuer %q: must not have user information", c.Issuer)
 	}
-	if c.Listen == "" {
-		return errors.New("listen: must not be empty")
+	if !issuerPath.MatchString(u.EscapedPath()) {
+		return fmt.Errorf("issuer %q: its path must be empty or segments of letters, digits and . _ ~ -, such as https://example.com/idp", c.Issuer)
+	}
+	if u.Scheme == "http" && !IsLoopbackHost(u.Hostname()) {
+		return fmt.Errorf("issuer %q: plain http is only allowed on loopback; use https", c.Issuer)
 	}
 	if n := len(c.SecretsKey); n > 0 && n < MinSecretsKeyLength {
 		// The length only, never the key: this message is printed and logged.
@@ -317,6 +313,25 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// validateListen checks that addr is host:port, as net.Listen wants it.
+func validateListen(name, addr string, optional bool) error {
+	if addr == "" {
+		if optional {
+			return nil
+		}
+		return fmt.Errorf("%s: must not be empty; use host:port, such as 127.0.0.1:8080", name)
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		example := "127.0.0.1:8080"
+		if _, err := strconv.ParseUint(addr, 10, 16); err == nil {
+			example = "127.0.0.1:" + addr // a port alone
+		}
+		return fmt.Errorf("%s %q: must be host:port, such as %s (:PORT listens on every interface)", name, addr, example)
+	}
+	return nil // a bad port is net.Listen's to report, naming it
+}
+
 // ParseTrustedProxies reads trusted_proxies: CIDR prefixes ("10.0.0.0/8",
 // "2001:db8::/32") or single addresses, taken as one host (/32 or /128).
 func ParseTrustedProxies(list []string) ([]netip.Prefix, error) {
@@ -342,9 +357,32 @@ func ParseTrustedProxies(list []string) ([]netip.Prefix, error) {
 	return prefixes, nil
 }
 
+// issuerPath is what the path of an issuer may be: every page and endpoint
+// is served under it, and it is put into links and cookies as it is.
+var issuerPath = regexp.MustCompile(`^(/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)*/?$`)
+
+// BasePath is the path of the issuer without its trailing slash: "/idp"
+// for https://example.com/idp, "" for an issuer at the root. Every route
+// is served under it.
+func (c Config) BasePath() string {
+	u, err := url.Parse(c.Issuer)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSuffix(u.Path, "/")
+}
+
 // SecureCookies reports whether cookies must carry the Secure attribute.
 func (c Config) SecureCookies() bool { return strings.HasPrefix(c.Issuer, "https://") }
 
-func isLoopbackHost(host string) bool {
-	return host == "localhost" || host == "::1" || strings.HasPrefix(host, "127.")
+// IsLoopbackHost reports whether host (a URL's Hostname(), without
+// brackets or port) names this machine: "localhost" or a loopback IP
+// address. It is the one loopback check of issuers and redirect URIs. A
+// name is never read by its first characters: 127.example.com is anyone's.
+func IsLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }

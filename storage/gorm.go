@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -89,7 +87,7 @@ func sqliteDefaults() url.Values {
 //	sqlite:///var/lib/consentry/db.sqlite (absolute path)
 //	postgres://user:pass@host:5432/db?sslmode=require (or postgresql://)
 //
-// For SQLite the parent directory is created when missing. Extra query
+// For SQLite the file's directory must exist and be writable. Extra query
 // parameters on a sqlite DSN are passed to the driver. Open does not create
 // tables; call Migrate. A nil logger discards logs.
 func Open(ctx context.Context, dsn string, logger *slog.Logger) (*GormStore, error) {
@@ -261,7 +259,7 @@ func readOnlyDSN(dsn string) string {
 }
 
 // sqliteConnString turns the part after sqlite:// into a mattn/go-sqlite3
-// connection string, creating the file's directory when missing.
+// connection string, after checking that the file can be opened.
 func sqliteConnString(rest string) (string, error) {
 	path, query, _ := strings.Cut(rest, "?")
 	switch path {
@@ -280,10 +278,8 @@ func sqliteConnString(rest string) (string, error) {
 			params[k] = v
 		}
 	}
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return "", fmt.Errorf("create sqlite directory: %w", err)
-		}
+	if err := checkSQLitePath(path); err != nil {
+		return "", err
 	}
 	return path + "?" + params.Encode(), nil
 }

@@ -57,12 +57,12 @@ func TestDialectorFor(t *testing.T) {
 func TestSQLiteConnString(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "var", "lib", "consentry")
 	path := filepath.Join(dir, "db.sqlite")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	conn, err := sqliteConnString(path + "?_busy_timeout=50&cache=shared")
 	if err != nil {
 		t.Fatal(err)
-	}
-	if _, err := os.Stat(dir); err != nil {
-		t.Errorf("directory not created: %v", err)
 	}
 	file, query, _ := strings.Cut(conn, "?")
 	if file != path {
@@ -84,6 +84,63 @@ func TestSQLiteConnString(t *testing.T) {
 	}
 }
 
+// A database whose directory is missing or not writable is refused with
+// the file and the reason named, and no directory is created.
+func TestOpenSQLiteWhereItCannotBe(t *testing.T) {
+	tmp := t.TempDir()
+	missing := filepath.Join(tmp, "nonexistent", "dir")
+	_, err := Open(t.Context(), "sqlite://"+filepath.Join(missing, "x.db"), nil)
+	want := "cannot create the database " + filepath.Join(missing, "x.db") + ": directory " + missing + " does not exist"
+	if err == nil || err.Error() != want {
+		t.Errorf("missing directory: %v; want %q", err, want)
+	}
+	if _, err := os.Stat(filepath.Join(tmp, "nonexistent")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the missing directory was created: %v", err)
+	}
+
+	file := filepath.Join(tmp, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(t.Context(), "sqlite://"+filepath.Join(file, "x.db"), nil); err == nil || !strings.Contains(err.Error(), file+" is not a directory") {
+		t.Errorf("directory that is a file: %v", err)
+	}
+
+	// The default, consentry.db in the working directory, is named by its
+	// absolute path.
+	t.Chdir(tmp)
+	if _, err := Open(t.Context(), "sqlite://nonexistent/x.db", nil); err == nil || !strings.Contains(err.Error(), filepath.Join(tmp, "nonexistent", "x.db")) {
+		t.Errorf("relative path: %v; want the absolute path named", err)
+	}
+
+	if os.Geteuid() == 0 {
+		t.Log("running as root, which may write anywhere: the read-only directory case is skipped")
+		return
+	}
+	readOnly := filepath.Join(tmp, "ro")
+	if err := os.Mkdir(readOnly, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(t.Context(), "sqlite://"+filepath.Join(readOnly, "x.db"), nil); err == nil || !strings.Contains(err.Error(), "directory "+readOnly+" is not writable") {
+		t.Errorf("read-only directory: %v", err)
+	}
+}
+
+func TestDescribeDSN(t *testing.T) {
+	t.Chdir(t.TempDir())
+	wd, _ := os.Getwd()
+	for dsn, want := range map[string]string{
+		"sqlite://consentry.db":                                   "sqlite://" + filepath.Join(wd, "consentry.db"),
+		"sqlite:///var/db/x.db?_a=1":                              "sqlite:///var/db/x.db",
+		"postgres://u:secret@db:5432/consentry?sslmode=require":   "postgres://u@db:5432/consentry?sslmode=require",
+		"postgres://db/consentry?password=secret&sslmode=disable": "postgres://db/consentry?sslmode=disable",
+	} {
+		if got := DescribeDSN(dsn); got != want {
+			t.Errorf("DescribeDSN(%q) = %q; want %q", dsn, got, want)
+		}
+	}
+}
+
 // newTestStore opens a migrated SQLite store logging into buf (which may be nil).
 func newTestStore(t *testing.T, logs *syncBuffer) *GormStore {
 	t.Helper()
@@ -91,8 +148,11 @@ func newTestStore(t *testing.T, logs *syncBuffer) *GormStore {
 	if logs != nil {
 		logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	// A relative path below a new directory: Open creates it.
+	// A relative path below a directory.
 	t.Chdir(t.TempDir())
+	if err := os.Mkdir("data", 0o700); err != nil {
+		t.Fatal(err)
+	}
 	s, err := Open(t.Context(), "sqlite://data/consentry.db", logger)
 	if err != nil {
 		t.Fatal(err)

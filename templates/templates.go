@@ -20,6 +20,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strings"
 )
 
 //go:embed *.html static i18n scopes.yaml
@@ -37,6 +38,9 @@ var themeName = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
 // Library is every theme's parsed pages with the message and scope
 // catalogues.
 type Library struct {
+	// basePath is the issuer's path ("/idp"), or "" at the root; see
+	// SetBasePath.
+	basePath string
 	themes   map[string]*theme
 	messages *catalogue
 	scopes   scopeCatalogue
@@ -152,7 +156,16 @@ var placeholderFuncs = template.FuncMap{
 	"t":      func(string, ...any) string { return "" },
 	"lang":   func() string { return "" },
 	"static": func(string) string { return "" },
+	"path":   func(string) string { return "" },
 }
+
+// SetBasePath makes the pages' links, form actions and static files
+// point under base, the path of the issuer ("/idp" for an issuer
+// https://example.com/idp), so the provider works behind a proxy that
+// serves it there. Templates write links as {{path "/login"}} and static
+// files as {{static "style.css"}}; a template writing a bare "/login"
+// still works at the root only. Call it before the first Render.
+func (l *Library) SetBasePath(base string) { l.basePath = strings.TrimSuffix(base, "/") }
 
 // Themes lists the themes of the override directory.
 func (l *Library) Themes() []string {
@@ -238,7 +251,8 @@ func (l *Library) bind(th *theme, parsed *template.Template, lang string, missin
 			return msg
 		},
 		"lang":   func() string { return lang },
-		"static": func(file string) string { return th.staticURL(file) },
+		"static": func(file string) string { return l.basePath + th.staticURL(file) },
+		"path":   func(p string) string { return l.basePath + p },
 	}), nil
 }
 

@@ -300,10 +300,16 @@ func runAgreementsList(ctx context.Context, e *env, c *command, args []string) (
 		return writeJSON(e.stdout, views)
 	}
 	return writeList(e.stdout, views, "no agreements",
-		[]string{"ID", "CLIENT", "USER", "SCOPE", "REFERENCE", "STARTS", "EXPIRES", "RECORDED BY", "USER MAY REMOVE", "STATUS"},
+		// To fit 100 columns the table leaves out the start (STATUS says
+		// "not yet started"), who recorded it and whether the user may
+		// remove it, and shows the expiry's day: --json has them all.
+		[]string{"ID", "CLIENT", "USER", "SCOPE", "REFERENCE", "EXPIRES", "STATUS"},
 		func(v agreementView) []string {
-			return []string{v.ID, v.ClientID, v.who(), v.Scope, v.Reference, fmtTime(v.StartsAt), fmtOptionalTime(v.ExpiresAt, "never"),
-				v.RecordedBy, yesNo(v.UserMayRemove), v.Status}
+			expires := "never"
+			if v.ExpiresAt != nil {
+				expires = fmtListDate(*v.ExpiresAt)
+			}
+			return []string{v.ID, v.ClientID, v.who(), v.Scope, v.Reference, expires, v.Status}
 		})
 }
 

@@ -21,7 +21,9 @@ them and unlocks. Each event shows when,
 what, who did it (the administrator's name, "user", "reuse_detection" or
 "system"), the user and client concerned, the scopes, the basis of a grant,
 the agreement, the address the request came from and a short note. The log
-never holds tokens, codes or secrets.
+never holds tokens, codes or secrets. The table fits 100 columns: times are
+to the minute in UTC and long values are cut short with "…"; --json prints
+every field whole, with the user agent and the grant id.
 
 --since takes an RFC 3339 time (2026-03-01T00:00:00Z) or a duration back
 from now (24h, 90m). --client also finds events of clients deleted since;
@@ -76,9 +78,18 @@ func runAuditList(ctx context.Context, e *env, c *command, args []string) (err e
 		return writeJSON(e.stdout, views)
 	}
 	return writeList(e.stdout, views, "no audit events",
-		[]string{"TIME", "TYPE", "ACTOR", "USER", "CLIENT", "SCOPE", "BASIS", "AGREEMENT", "IP", "DETAIL"},
+		[]string{"TIME", "TYPE", "ACTOR", "USER", "CLIENT", "DETAIL"},
 		func(v auditView) []string {
-			fields := []string{fmtTime(v.Time), v.Type, v.actor(), v.user(), v.ClientID, v.Scope, v.Basis, v.AgreementID, v.IPAddress, v.Detail}
+			// Agreement, basis, scope, address and note share the last
+			// column: with a column each the table was twice as wide as a
+			// terminal. The agreement id comes first, to be copied whole.
+			var detail []string
+			for _, s := range []string{v.AgreementID, v.Basis, v.Scope, v.IPAddress, v.Detail} {
+				if s != "" {
+					detail = append(detail, s)
+				}
+			}
+			fields := []string{fmtListTime(v.Time), v.Type, v.actor(), v.user(), v.ClientID, strings.Join(detail, ", ")}
 			for i, f := range fields {
 				fields[i] = orDash(printable(f))
 			}

@@ -213,7 +213,7 @@ func loadSettings(fs *flag.FlagSet, g *globalFlags, getenv func(string) string) 
 		s.issuerDerived = true
 	}
 	if err := cfg.Validate(); err != nil {
-		if s.issuerDerived {
+		if s.issuerDerived && strings.HasPrefix(err.Error(), "issuer ") {
 			return s, usagef("invalid configuration: %v (the issuer was derived from the listen address; set it with --issuer or CONSENTRY_ISSUER)", err)
 		}
 		return s, usagef("invalid configuration: %v", err)

@@ -291,19 +291,21 @@ func TestConfigErrors(t *testing.T) {
 		env     map[string]string
 		wantErr string
 	}{
-		{name: "unknown YAML key", args: []string{"--config", unknownKey}, wantErr: "field issuer_url not found"},
-		{name: "bad duration", args: []string{"--config", badDuration}, wantErr: `duration "soon"`},
+		{name: "unknown YAML key", args: []string{"--config", unknownKey}, wantErr: `line 2: unknown setting "issuer_url" (did you mean "issuer"?)`},
+		{name: "bad duration", args: []string{"--config", badDuration}, wantErr: `line 1: access_token_lifespan: "soon" is not a duration`},
 		{name: "missing file", args: []string{"--config", filepath.Join(t.TempDir(), "nope.yaml")}, wantErr: "read config"},
 		{name: "bad CONSENTRY_DEMO", env: map[string]string{"CONSENTRY_DEMO": "maybe"}, wantErr: "CONSENTRY_DEMO"},
 		{name: "http issuer off loopback", args: []string{"--issuer", "http://id.example.com"}, wantErr: "plain http is only allowed on loopback"},
 		{name: "derived issuer off loopback", args: []string{"--listen", "0.0.0.0:8080"}, wantErr: "set it with --issuer"},
+		{name: "listen without a host", args: []string{"--listen", "8081"}, wantErr: `listen "8081": must be host:port, such as 127.0.0.1:8081`},
+		{name: "admin listen without a host", args: []string{"--admin-listen", "9090"}, wantErr: `admin_listen "9090": must be host:port, such as 127.0.0.1:9090`},
 		{name: "bad DSN", env: map[string]string{"CONSENTRY_DSN": "mysql://x"}, wantErr: "dsn: must start with"},
 		{name: "bad log format", args: []string{"--log-format", "xml"}, wantErr: "log format"},
 		{name: "bad log level", env: map[string]string{"CONSENTRY_LOG_LEVEL": "loud"}, wantErr: "log level"},
 		{name: "unknown offline-access policy flag", args: []string{"--offline-access-without-prompt-consent", "allow"}, wantErr: `offline_access.without_prompt_consent "allow": must be ignore, prompt or reject`},
 		{name: "unknown offline-access policy variable", env: map[string]string{"CONSENTRY_OFFLINE_ACCESS_WITHOUT_PROMPT_CONSENT": "Ignore"}, wantErr: "must be ignore, prompt or reject"},
 		{name: "unknown offline-access policy in the file", args: []string{"--config", badPolicy}, wantErr: "must be ignore, prompt or reject"},
-		{name: "unknown offline_access key", args: []string{"--config", unknownOfflineKey}, wantErr: "field without_consent not found"},
+		{name: "unknown offline_access key", args: []string{"--config", unknownOfflineKey}, wantErr: `unknown setting "offline_access.without_consent"`},
 		{name: "bad remember-consent-for flag", args: []string{"--remember-consent-for", "a month"}, wantErr: `--remember-consent-for="a month": want a duration`},
 		{name: "bad CONSENTRY_REMEMBER_CONSENT_FOR", env: map[string]string{"CONSENTRY_REMEMBER_CONSENT_FOR": "30d"}, wantErr: "CONSENTRY_REMEMBER_CONSENT_FOR"},
 		{name: "zero remember-consent-for", args: []string{"--remember-consent-for", "0s"}, wantErr: "remember_consent_for: must be positive"},
@@ -316,11 +318,11 @@ func TestConfigErrors(t *testing.T) {
 		{name: "zero gc interval", env: map[string]string{"CONSENTRY_GC_INTERVAL": "0"}, wantErr: "gc_interval: must be positive"},
 		{name: "retry window over a minute", args: []string{"--refresh-retry-window", "61s"}, wantErr: "offline_access.retry_window: must be between 0 (off) and 1m"},
 		{name: "negative retry window", env: map[string]string{"CONSENTRY_REFRESH_RETRY_WINDOW": "-1s"}, wantErr: "offline_access.retry_window: must be between 0 (off) and 1m"},
-		{name: "unknown login_throttle key", args: []string{"--config", writeFile(t, "throttle-key.yaml", "login_throttle:\n  ban_time: 1m\n")}, wantErr: "field ban_time not found"},
+		{name: "unknown login_throttle key", args: []string{"--config", writeFile(t, "throttle-key.yaml", "login_throttle:\n  ban_time: 1m\n")}, wantErr: `unknown setting "login_throttle.ban_time"`},
 		{name: "login_throttle lockout longer than its maximum", args: []string{"--config", writeFile(t, "throttle-bad.yaml", "login_throttle:\n  lockout: 2h\n")}, wantErr: "login_throttle.max_lockout"},
 		{name: "bad trusted proxy", env: map[string]string{"CONSENTRY_TRUSTED_PROXIES": "10.0.0.0/8,proxy.internal"}, wantErr: `trusted_proxies: "proxy.internal" is neither`},
 		{name: "bad trusted proxy prefix", env: map[string]string{"CONSENTRY_TRUSTED_PROXIES": "10.0.0.0/33"}, wantErr: `trusted_proxies: "10.0.0.0/33" is not a CIDR prefix`},
-		{name: "removed refresh_token_lifespan key", args: []string{"--config", removedKey}, wantErr: "field refresh_token_lifespan not found"},
+		{name: "removed refresh_token_lifespan key", args: []string{"--config", removedKey}, wantErr: `unknown setting "refresh_token_lifespan"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -339,7 +341,7 @@ func TestConfigErrors(t *testing.T) {
 func TestUnknownYAMLKeyExitStatus(t *testing.T) {
 	path := writeFile(t, "unknown.yaml", "listen: 127.0.0.1:8080\nlisten_addr: 127.0.0.1:9090\n")
 	r := runCLI(t, "", nil, "migrate", "--config", path, "--dsn", tempDSN(t))
-	if r.code != 2 || !strings.Contains(r.stderr, "field listen_addr not found") {
+	if r.code != 2 || !strings.Contains(r.stderr, `line 2: unknown setting "listen_addr"`) {
 		t.Fatalf("exit %d, stderr %q; want 2 and the unknown key named", r.code, r.stderr)
 	}
 }
@@ -362,3 +364,12 @@ type fakeAddr string
 
 func (a fakeAddr) Network() string { return "tcp" }
 func (a fakeAddr) String() string  { return string(a) }
+
+// A port alone is a listen address mistake, not an issuer one, although
+// the issuer derived from it is not loopback either.
+func TestListenWithoutHostBlamesListen(t *testing.T) {
+	_, err := settingsFor(t, []string{"--listen", "8081"}, nil)
+	if err == nil || strings.Contains(err.Error(), "issuer") || strings.Contains(err.Error(), "plain http") {
+		t.Fatalf("error %v; want one about the listen address only", err)
+	}
+}

@@ -69,7 +69,7 @@ func runConsentsList(ctx context.Context, e *env, c *command, args []string) (er
 	return writeList(e.stdout, views, fmt.Sprintf("no grants of user %q", u.Username),
 		[]string{"CLIENT", "SCOPE", "BASIS", "WHEN", "REMEMBERED UNTIL", "REVOKED"},
 		func(v grantView) []string {
-			return []string{v.ClientID, v.Scope, v.basis(), fmtTime(v.CreatedAt), fmtOptionalTime(v.RememberUntil, "-"), fmtOptionalTime(v.RevokedAt, "-")}
+			return []string{v.ClientID, v.Scope, v.basis(), fmtListTime(v.CreatedAt), fmtOptionalListTime(v.RememberUntil, "-"), fmtOptionalListTime(v.RevokedAt, "-")}
 		})
 }
 

@@ -110,8 +110,8 @@ func runKeysList(ctx context.Context, e *env, c *command, args []string) (err er
 	return writeList(e.stdout, keys, "no signing keys: 'consentry serve' creates them at its first start",
 		[]string{"KID", "ALG", "STATUS", "CREATED", "ACTIVATES", "SUPERSEDED", "RETIRED"},
 		func(k provider.KeyInfo) []string {
-			return []string{k.KID, k.Algorithm, k.Status, fmtTime(k.CreatedAt), fmtTime(k.ActivatesAt),
-				fmtOptionalTime(k.SupersededAt, "-"), fmtOptionalTime(k.RetiredAt, "-")}
+			return []string{k.KID, k.Algorithm, k.Status, fmtListTime(k.CreatedAt), fmtListTime(k.ActivatesAt),
+				fmtOptionalListTime(k.SupersededAt, "-"), fmtOptionalListTime(k.RetiredAt, "-")}
 		})
 }
 

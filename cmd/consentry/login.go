@@ -26,6 +26,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/consentry/consentry/provider"
 )
 
 // This file is the command-line client side of Consentry: a public OAuth 2.0
@@ -878,18 +880,10 @@ func checkIssuerURL(raw string) error {
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return usagef("--issuer %q must not have a query, fragment or user information", raw)
 	}
-	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+	if u.Scheme == "http" && !provider.IsLoopbackHost(u.Hostname()) {
 		return usagef("--issuer %q: plain http is only allowed for 127.0.0.1, [::1] and localhost; use https", raw)
 	}
 	return nil
-}
-
-func isLoopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // randomString returns 256 random bits, base64url-encoded.

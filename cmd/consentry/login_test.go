@@ -723,6 +723,7 @@ func TestLoginUsage(t *testing.T) {
 		{name: "no issuer", args: []string{"login", "--client-id", "x"}, code: 2, want: "--issuer and --client-id are required"},
 		{name: "no client id", args: []string{"login", "--issuer", "https://id.example.com"}, code: 2, want: "--issuer and --client-id are required"},
 		{name: "plain http", args: []string{"login", "--issuer", "http://id.example.com", "--client-id", "x"}, code: 2, want: "plain http is only allowed"},
+		{name: "plain http on a name beginning with 127.", args: []string{"login", "--issuer", "http://127.example.com", "--client-id", "x"}, code: 2, want: "plain http is only allowed"},
 		{name: "not a URL", args: []string{"login", "--issuer", "id.example.com", "--client-id", "x"}, code: 2, want: "must be an absolute https URL"},
 		{name: "without openid", args: []string{"login", "--issuer", "https://id.example.com", "--client-id", "x", "--scope", "profile"}, code: 2, want: "must include openid"},
 		{name: "no client secret flag", args: []string{"login", "--client-secret", "s"}, code: 2, want: "flag provided but not defined: -client-secret"},

@@ -120,6 +120,16 @@ func runServe(ctx context.Context, e *env, c *command, args []string) (err error
 		defer adminLn.Close()
 	}
 
+	// One serve per SQLite file: a second is refused before it touches
+	// the database (and the demo seed).
+	if db, ok := storage.SQLiteFile(cfg.DSN); ok {
+		lock, err := lockSQLiteForServe(db)
+		if err != nil {
+			return err
+		}
+		defer lock.release()
+	}
+	logger.Info("opening the database", "database", storage.DescribeDSN(cfg.DSN))
 	st, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return err

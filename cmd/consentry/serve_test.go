@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"runtime/debug"
 	"strings"
@@ -184,4 +187,61 @@ func TestServeGCDefaultYieldsToGOGC(t *testing.T) {
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Fatalf("GOGC=100 set: GC percent %d, want it left at 100", got)
 	}
+}
+
+// serve names its database at start, and a second serve on the same SQLite
+// file is refused, naming the file and the first serve's pid, before it
+// touches the database; the other commands keep working meanwhile.
+func TestServeOwnsItsSQLiteFile(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "consentry.db")
+	dsn := "sqlite://" + db
+	_, _, stderr, stop := startServeLogging(t, "--demo", "--listen", "127.0.0.1:0", "--dsn", dsn)
+	if logs := stderr.String(); !strings.Contains(logs, `database=sqlite://`+db) {
+		t.Errorf("serve does not say which database it uses:\n%s", logs)
+	}
+
+	r := runServeBounded("--demo", "--listen", "127.0.0.1:0", "--dsn", dsn)
+	want := fmt.Sprintf("the database %s is in use by another consentry serve (pid %d)", db, os.Getpid())
+	if r.code != 1 || !strings.Contains(r.stderr, want) {
+		t.Fatalf("second serve: exit %d, stderr %q; want 1 and %q", r.code, r.stderr, want)
+	}
+	if strings.Contains(r.stdout, "listening on") || strings.Contains(r.stdout, "Demo:") {
+		t.Errorf("second serve started:\n%s", r.stdout)
+	}
+
+	if r := runCLI(t, "secret123\n", nil, "users", "create", "--dsn", dsn, "--username", "bob", "--password-stdin"); r.code != 0 {
+		t.Fatalf("users create while serve runs: exit %d, %s", r.code, r.stderr)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("serve exited with %d", code)
+	}
+	// Once the first has stopped, the file is free again.
+	_, _, stop = startServe(t, "--listen", "127.0.0.1:0", "--dsn", dsn)
+	stop()
+}
+
+// A database in a directory that does not exist is named, with the
+// directory, and the directory is not created.
+func TestServeDatabaseInMissingDirectory(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nonexistent", "dir")
+	r := runServeBounded("--listen", "127.0.0.1:0", "--dsn", "sqlite://"+filepath.Join(missing, "x.db"))
+	want := "cannot create the database " + filepath.Join(missing, "x.db") + ": directory " + missing + " does not exist"
+	if r.code != 1 || !strings.Contains(r.stderr, want) {
+		t.Fatalf("exit %d, stderr %q; want 1 and %q", r.code, r.stderr, want)
+	}
+	if _, err := os.Stat(filepath.Dir(missing)); !os.IsNotExist(err) {
+		t.Errorf("serve created the missing directory: %v", err)
+	}
+}
+
+// runServeBounded runs a serve that should refuse to start; one that
+// starts anyway is stopped after 10 seconds (exit status 0).
+func runServeBounded(args ...string) cliResult {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, getenv: func(string) string { return "" }, passwordCost: bcrypt.MinCost}
+	code := run(ctx, e, append([]string{"serve"}, args...))
+	return cliResult{code: code, stdout: out.String(), stderr: errOut.String()}
 }

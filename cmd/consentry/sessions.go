@@ -91,7 +91,7 @@ func runSessionsList(ctx context.Context, e *env, c *command, args []string) (er
 	return writeList(e.stdout, views, fmt.Sprintf("user %q is not signed in anywhere", u.Username),
 		[]string{"ID", "SIGNED IN", "LAST SEEN", "EXPIRES", "IP", "DEVICE"},
 		func(v sessionView) []string {
-			return []string{v.ID, fmtTime(v.CreatedAt), fmtTime(v.LastSeenAt), fmtTime(v.ExpiresAt), orDash(v.IPAddress), v.Device}
+			return []string{v.ID, fmtListTime(v.CreatedAt), fmtListTime(v.LastSeenAt), fmtListTime(v.ExpiresAt), orDash(v.IPAddress), v.Device}
 		})
 }
 

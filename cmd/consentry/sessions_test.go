@@ -47,7 +47,7 @@ func TestSessionsListAndRevoke(t *testing.T) {
 		t.Fatalf("list: exit %d, stderr %q", r.code, r.stderr)
 	}
 	for _, want := range []string{"ID", "SIGNED IN", "LAST SEEN", "EXPIRES", "IP", "DEVICE", "s-laptop", "s-phone",
-		"Firefox on Linux", "Safari on iOS", "192.0.2.7", at.Format(time.RFC3339)} {
+		"Firefox on Linux", "Safari on iOS", "192.0.2.7", at.UTC().Format("2006-01-02 15:04")} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("list output lacks %q:\n%s", want, r.stdout)
 		}

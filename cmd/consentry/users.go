@@ -295,10 +295,14 @@ func writeList[T any](w io.Writer, items []T, empty string, header []string, row
 		_, err := fmt.Fprintln(w, empty)
 		return err
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	rows := [][]string{header}
 	for _, item := range items {
-		fmt.Fprintln(tw, strings.Join(row(item), "\t"))
+		rows = append(rows, row(item))
+	}
+	fitColumns(rows, listWidth, listGap)
+	tw := tabwriter.NewWriter(w, 0, 0, listGap, ' ', 0)
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	return tw.Flush()
 }
