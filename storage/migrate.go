@@ -123,13 +123,11 @@ func (s *GormStore) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// schemaUpToDate records that the schema is up to date and, the first time,
-// prepares the hot writes, which need its tables.
+// schemaUpToDate records that the schema is up to date and tells the
+// engine, which may prepare statements on its tables.
 func (s *GormStore) schemaUpToDate(ctx context.Context) {
 	s.migrated.Store(true)
-	if s.writesPrepared.CompareAndSwap(false, true) {
-		s.prepareWrites(ctx)
-	}
+	s.engine.schemaReady(ctx)
 }
 
 // PendingMigrations returns how many migrations this build knows that the
