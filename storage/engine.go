@@ -32,6 +32,9 @@ type engine interface {
 	// collectBatch runs change, one batch of the collector over the rows
 	// selected picks, and returns how many rows it changed.
 	collectBatch(ctx context.Context, selected, change func(db *gorm.DB) *gorm.DB) (int64, error)
+	// lock takes the lock named key for the rest of the transaction tx,
+	// serialising it with other instances' transactions that take it.
+	lock(tx *gorm.DB, key int64) error
 	// maxReaders caps the reader pool's size; 0 or less asks for no cap.
 	maxReaders(requested int) int
 	// schemaReady is called once the schema is up to date.
@@ -63,6 +66,11 @@ func (e postgresEngine) begin(ctx context.Context, bound func(context.Context) (
 		return nil, fmt.Errorf("begin transaction: %w", tx.Error)
 	}
 	return &txState{tx: tx, seq: new(atomic.Int64), end: ownTx{tx: tx, cancel: cancel}}, nil
+}
+
+// lock takes a transaction-level advisory lock.
+func (postgresEngine) lock(tx *gorm.DB, key int64) error {
+	return tx.Exec("SELECT pg_advisory_xact_lock(?)", key).Error
 }
 
 // groupsWrites is false: PostgreSQL groups concurrent commits by itself.

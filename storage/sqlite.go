@@ -101,6 +101,10 @@ func (e *sqliteEngine) begin(ctx context.Context, bound func(context.Context) (c
 	return &txState{tx: sc.tx, seq: new(atomic.Int64), end: sc, scope: sc}, nil
 }
 
+// lock has nothing to do: every write transaction takes the database's
+// write lock at BEGIN (txlock=immediate), which serialises them all.
+func (e *sqliteEngine) lock(*gorm.DB, int64) error { return nil }
+
 // groupsWrites is true: a write joins the write group, sharing a commit.
 func (e *sqliteEngine) groupsWrites() bool { return true }
 
