@@ -38,9 +38,7 @@ func (h *Protocol) Mount(r *mux.Router) {
 }
 
 func (h *Protocol) token(w http.ResponseWriter, r *http.Request) {
-	// fosite reads the client several times per request: once from the
-	// database is enough.
-	ctx := storage.WithClientMemo(r.Context())
+	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	session := provider.EmptySession()
 	oauth := h.Provider.OAuth2
@@ -88,9 +86,7 @@ func (h *Protocol) token(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Protocol) revoke(w http.ResponseWriter, r *http.Request) {
-	// fosite reads the client several times per request: once from the
-	// database is enough.
-	ctx := storage.WithClientMemo(r.Context())
+	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	err := h.Provider.OAuth2.NewRevocationRequest(ctx, r)
 	if err != nil {
@@ -107,9 +103,7 @@ func (h *Protocol) revoke(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Protocol) introspect(w http.ResponseWriter, r *http.Request) {
-	// fosite reads the client several times per request: once from the
-	// database is enough.
-	ctx := storage.WithClientMemo(r.Context())
+	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	ir, err := h.Provider.Introspect(ctx, r)
 	if err != nil {

@@ -122,18 +122,15 @@ func (p *Provider) fositeConfig() *fosite.Config {
 func (p *Provider) compose() fosite.OAuth2Provider {
 	config := p.fositeConfig()
 	core := newOrderedTokens(compose.NewOAuth2HMACStrategy(config), config)
-	rsaSlots := newSigningSlots(p.Config.TokenConcurrency)
 	rsaSigners, rsaSignedBy := newRSASigners(p.Config.RSASigner, p.Logger)
 	p.Logger.Info("RS256 signatures", "signed_by", rsaSignedBy)
 	strategy := &compose.CommonStrategy{
 		CoreStrategy:               core,
-		OpenIDConnectTokenStrategy: newIDTokenStrategy(p.Keys, config, rsaSlots, rsaSigners),
+		OpenIDConnectTokenStrategy: newIDTokenStrategy(p.Keys, config, newSigningSlots(p.Config.TokenConcurrency), rsaSigners),
 		Signer:                     newPublishedKeySigner(p.Keys),
 	}
-	refreshIDTokens := refreshIDTokenHandler{compose.OpenIDConnectRefreshFactory(config, p.Store, strategy).(*openid.OpenIDConnectRefreshHandler)}
 	refresh := &refreshHandler{p: p, strategy: core, config: config,
-		sealer:   newKeyedSealer(p.Secrets.TokenHMAC, "consentry refresh successor v1"),
-		idTokens: refreshIDTokens.OpenIDConnectRefreshHandler, rsaSlots: rsaSlots}
+		sealer: newKeyedSealer(p.Secrets.TokenHMAC, "consentry refresh successor v1")}
 	composed := compose.Compose(config, p.Store, strategy,
 		p.authorizeCodeFactory,
 		compose.OAuth2ClientCredentialsGrantFactory,
@@ -145,7 +142,7 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 		// access is dropped for the code-less ones.
 		compose.OpenIDConnectImplicitFactory,
 		compose.OpenIDConnectHybridFactory,
-		func(fosite.Configurator, any, any) any { return refreshIDTokens },
+		compose.OpenIDConnectRefreshFactory,
 		compose.OAuth2TokenIntrospectionFactory,
 		func(fosite.Configurator, any, any) any { return &revocationHandler{store: p.Store, strategy: core} },
 		compose.OAuth2PKCEFactory,
@@ -213,7 +210,7 @@ func (s *idTokenStrategy) GenerateIDToken(ctx context.Context, lifespan time.Dur
 	if !ok {
 		return "", fosite.ErrServerError.WithDebugf("no signing key for %s", alg)
 	}
-	if alg == AlgRS256 && !rsaSlotHeld(ctx) {
+	if alg == AlgRS256 {
 		leave, err := s.rsaSlots.enter(ctx)
 		if err != nil {
 			return "", err

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/ory/fosite"
@@ -36,12 +35,6 @@ type refreshHandler struct {
 	strategy oauth2.CoreStrategy
 	config   fosite.Configurator
 	sealer   *sealer
-	// idTokens signs the ID token of a refresh ahead of the commit when an
-	// RSA slot is free (see presign.go).
-	idTokens *openid.OpenIDConnectRefreshHandler
-	rsaSlots signingSlots
-	// rotating counts the refreshes between token generation and commit.
-	rotating atomic.Int64
 }
 
 var _ fosite.TokenEndpointHandler = (*refreshHandler)(nil)
@@ -53,12 +46,6 @@ func (h *refreshHandler) CanSkipClientAuth(context.Context, fosite.AccessRequest
 func (h *refreshHandler) CanHandleTokenEndpointRequest(_ context.Context, r fosite.AccessRequester) bool {
 	return r.GetGrantTypes().ExactOne("refresh_token")
 }
-
-// retryMarker is the form key under which HandleTokenEndpointRequest tells
-// PopulateTokenEndpointResponse that this request is a retry, saving a
-// second read on the hot path. HandleTokenEndpointRequest deletes any value a
-// client sent under it, and stored requests never keep the form.
-const retryMarker = "consentry_retry_of"
 
 // errReuseDetected marks the refusal of a reused token, which the observer
 // counts apart from other refusals.
@@ -81,7 +68,6 @@ func (h *refreshHandler) HandleTokenEndpointRequest(ctx context.Context, request
 }
 
 func (h *refreshHandler) handleTokenEndpointRequest(ctx context.Context, request fosite.AccessRequester) error {
-	request.GetRequestForm().Del(retryMarker)
 	client := request.GetClient()
 	if !client.GetGrantTypes().Has("refresh_token") {
 		return fosite.ErrUnauthorizedClient.WithHint("The client is not allowed to use the refresh_token grant.")
@@ -166,7 +152,8 @@ func (h *refreshHandler) handleInactive(ctx context.Context, request fosite.Acce
 		for _, scope := range original.GetGrantedScopes() {
 			request.GrantScope(scope)
 		}
-		request.GetRequestForm().Set(retryMarker, signature)
+		// PopulateTokenEndpointResponse finds the token retired when it
+		// tries to rotate it, and answers from the successor.
 		return nil
 	}
 	return h.reuseDetected(ctx, original)
@@ -219,18 +206,12 @@ func (h *refreshHandler) PopulateTokenEndpointResponse(ctx context.Context, requ
 }
 
 func (h *refreshHandler) populateTokenEndpointResponse(ctx context.Context, request fosite.AccessRequester, responder fosite.AccessResponder) error {
-	if oldSignature := request.GetRequestForm().Get(retryMarker); oldSignature != "" {
-		return h.respondFromSuccessor(ctx, request, responder, oldSignature)
-	}
 	oldSignature := h.strategy.RefreshTokenSignature(ctx, request.GetRequestForm().Get("refresh_token"))
-	h.rotating.Add(1)
-	defer h.rotating.Add(-1)
 
 	access, accessSignature, err := h.strategy.GenerateAccessToken(ctx, request)
 	if err != nil {
 		return fosite.ErrServerError.WithWrap(err)
 	}
-	idToken := h.presignIDToken(ctx, request, access)
 	refresh, refreshSignature, err := h.strategy.GenerateRefreshToken(ctx, request)
 	if err != nil {
 		return fosite.ErrServerError.WithWrap(err)
@@ -255,8 +236,8 @@ func (h *refreshHandler) populateTokenEndpointResponse(ctx context.Context, requ
 		return h.rotate(ctx, request.GetID(), oldSignature, sealed, accessSignature, accessReq, refreshSignature, refreshReq)
 	})
 	if errors.Is(err, fosite.ErrInactiveToken) {
-		// Another refresh of the same token committed first: this is a
-		// concurrent retry, answered like any retry.
+		// A retry (see handleInactive), or another refresh of the same
+		// token committed first: answered from the successor.
 		return h.respondFromSuccessor(ctx, request, responder, oldSignature)
 	}
 	if err != nil {
@@ -264,7 +245,6 @@ func (h *refreshHandler) populateTokenEndpointResponse(ctx context.Context, requ
 	}
 	h.p.observer().RefreshOutcome(RefreshRotated)
 	h.respond(responder, next)
-	idToken.deliver(responder)
 	return nil
 }
 

@@ -152,7 +152,7 @@ func TestProviderSignsRS256ThroughTheConfiguredSigner(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		strategy := refreshHandlerOf(t, p).idTokens.IDTokenStrategy.(*compose.CommonStrategy).OpenIDConnectTokenStrategy.(*idTokenStrategy)
+		strategy := tokenEndpointHandler[*openid.OpenIDConnectRefreshHandler](t, p).IDTokenStrategy.(*compose.CommonStrategy).OpenIDConnectTokenStrategy.(*idTokenStrategy)
 		signer := strategy.byAlg[AlgRS256].(*openid.DefaultStrategy).Signer.(*jwt.DefaultSigner)
 		key, err := signer.GetPrivateKey(t.Context())
 		if err != nil {

@@ -39,13 +39,3 @@ func (s signingSlots) enter(ctx context.Context) (leave func(), err error) {
 			WithHint("The request ended while waiting to sign the ID token.").WithWrap(ctx.Err())
 	}
 }
-
-// tryEnter takes a slot only if one is free at once.
-func (s signingSlots) tryEnter() (leave func(), ok bool) {
-	select {
-	case s <- struct{}{}:
-		return func() { <-s }, true
-	default:
-		return nil, false
-	}
-}

@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"gorm.io/gorm"
@@ -114,4 +115,23 @@ func clientGenerationTriggers(tx *gorm.DB) error {
 		}
 	}
 	return nil
+}
+
+// cloneClient copies c deeply enough that a caller changing the copy leaves
+// the remembered value alone.
+func cloneClient(c *Client) *Client {
+	out := *c
+	out.SecretHash = slices.Clone(c.SecretHash)
+	out.RedirectURIs = slices.Clone(c.RedirectURIs)
+	out.GrantTypes = slices.Clone(c.GrantTypes)
+	out.ResponseTypes = slices.Clone(c.ResponseTypes)
+	out.Scopes = slices.Clone(c.Scopes)
+	out.Audience = slices.Clone(c.Audience)
+	if c.RotatedSecrets != nil {
+		out.RotatedSecrets = make([]RotatedSecret, len(c.RotatedSecrets))
+		for i, r := range c.RotatedSecrets {
+			out.RotatedSecrets[i] = RotatedSecret{Hash: slices.Clone(r.Hash), ExpiresAt: r.ExpiresAt}
+		}
+	}
+	return &out
 }

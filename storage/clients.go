@@ -27,7 +27,6 @@ func (s *GormStore) CreateClient(ctx context.Context, c *Client) error {
 	}
 	// In a savepoint: a unique violation must not abort a caller's transaction.
 	err := s.transaction(ctx, func(tx *gorm.DB) error { return tx.Create(&row).Error })
-	s.invalidateClient(ctx, c.ID)
 	if err != nil {
 		return fmt.Errorf("create client %q: %w", c.ID, dbErr(err))
 	}
@@ -53,18 +52,11 @@ func (s *GormStore) GetClient(ctx context.Context, id string) (fosite.Client, er
 	return c, nil
 }
 
-// cachedClient returns the client from ctx's memo (see WithClientMemo), from
-// the store's cache when no client changed since it was loaded, or from the
-// database. A load in a transaction is neither taken from the store's cache
-// nor remembered: it may see the transaction's own uncommitted change, and
-// may roll back.
+// cachedClient returns the client from the store's cache when no client
+// changed since it was loaded, or from the database. A load in a
+// transaction is neither taken from the cache nor remembered: it may see the
+// transaction's own uncommitted change, and may roll back.
 func (s *GormStore) cachedClient(ctx context.Context, id string) (*Client, error) {
-	memo := clientMemo(ctx)
-	if memo != nil {
-		if c, ok := memo.get(id); ok {
-			return c, nil
-		}
-	}
 	if txFrom(ctx, s) != nil {
 		return s.loadClient(s.read(ctx), id)
 	}
@@ -83,9 +75,6 @@ func (s *GormStore) cachedClient(ctx context.Context, id string) (*Client, error
 		if genErr == nil {
 			s.clients.put(c, generation)
 		}
-	}
-	if memo != nil {
-		memo.put(c)
 	}
 	return c, nil
 }
@@ -112,13 +101,6 @@ func (s *GormStore) clientGeneration(ctx context.Context) (int64, error) {
 		s.logger.InfoContext(ctx, "client cache in use again")
 	}
 	return generation, nil
-}
-
-// invalidateClient drops the client from ctx's memo.
-func (s *GormStore) invalidateClient(ctx context.Context, id string) {
-	if memo := clientMemo(ctx); memo != nil {
-		memo.forget(id)
-	}
 }
 
 func (s *GormStore) loadClient(db *gorm.DB, id string) (*Client, error) {
@@ -172,7 +154,6 @@ func (s *GormStore) DeleteClient(ctx context.Context, id string) error {
 		}
 		return deleteTokensWhere(tx, "client_id = ?", id)
 	})
-	s.invalidateClient(ctx, id)
 	if err != nil {
 		return fmt.Errorf("delete client %q: %w", id, err)
 	}
@@ -242,7 +223,6 @@ func (s *GormStore) UpdateClient(ctx context.Context, id string, fn func(*Client
 		next.ID, next.CreatedAt, next.UpdatedAt = row.ID, row.CreatedAt, s.now().UTC()
 		return dbErr(tx.Model(&clientRow{}).Where("id = ?", id).Select(clientColumns()).Updates(&next).Error)
 	})
-	s.invalidateClient(ctx, id)
 	if err != nil {
 		return fmt.Errorf("update client %q: %w", id, err)
 	}

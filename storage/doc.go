@@ -18,13 +18,15 @@
 // bounds every statement and transaction (on SQLite, a write transaction
 // as a whole: its statements wait on the file lock for at most
 // busy_timeout), and IsUnavailable tells a failure to reach the database
-// from an answer. On SQLite, writes go through one connection, and
-// concurrent write transactions share one commit (writegroup.go); each
-// caller's Commit returns once that commit is done. Clients are cached
+// from an answer. What one database adds sits behind a small engine
+// interface (engine.go): on SQLite (sqlite*.go), writes go through one
+// connection and reads through a pool of readers, concurrent write
+// transactions share one commit (sqlite_writegroup.go; each caller's Commit
+// returns once that commit is done), the hottest writes run with prepared
+// statements, and WAL checkpoints run in the background. Clients are cached
 // across requests while a counter that a trigger bumps on every change to
 // the clients table stays the same (clientcache.go), and the hottest reads
-// and, on SQLite, writes run with prepared statements (prepared.go,
-// preparedwrites.go). Tokens are stored under the signature fosite
+// run with prepared statements (prepared.go). Tokens are stored under the signature fosite
 // derives from them, never the raw token, and the OpenID Connect session,
 // which fosite keys by the raw authorization code, is stored under a SHA-256
 // hash of that code.

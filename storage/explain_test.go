@@ -68,7 +68,9 @@ func recordStatements(t *testing.T, s *GormStore) *stmtRecorder {
 		rec.install(t, s.rdb)
 	}
 	s.reads.observe = rec.recordPrepared
-	s.writes.observe = rec.recordPrepared
+	if e, ok := s.engine.(*sqliteEngine); ok {
+		e.writes.observe = rec.recordPrepared
+	}
 	return rec
 }
 

@@ -113,32 +113,14 @@ func (s *GormStore) CollectGarbage(ctx context.Context, now, successorsBefore ti
 }
 
 // collectBatch runs change, one batch statement of the collector over the
-// rows selected picks, and returns how many rows it changed.
-//
-// On SQLite, outside a caller's transaction, it first looks on the reader
-// pool whether selected picks any row: most tables have nothing to collect
-// in most batches, and looking costs the writer nothing. Only then does
-// change run, with the write group idle (writeGroup.whileIdle): the token
-// endpoint's writes wait for it in the group's queue, first come first
-// served, and get the writer back the moment it ends. Outside the queue, a
-// statement took the writer connection ahead of every writer queued for
-// it, and cut the open group short. Elsewhere (PostgreSQL, a caller's
-// transaction) change runs at once: an empty batch blocks no one there.
+// rows selected picks, and returns how many rows it changed: in the
+// caller's transaction at once, else as the database's engine runs it (on
+// SQLite only when selected picks a row, with the write group idle; see
+// sqliteEngine.collectBatch).
 func (s *GormStore) collectBatch(ctx context.Context, selected, change func(db *gorm.DB) *gorm.DB) (int64, error) {
-	if txFrom(ctx, s) != nil || s.group == nil {
+	if txFrom(ctx, s) != nil {
 		res := change(s.db(ctx))
 		return res.RowsAffected, res.Error
 	}
-	var found []int
-	if err := selected(s.read(ctx)).Select("1").Limit(1).Scan(&found).Error; err != nil {
-		return 0, err
-	}
-	if len(found) == 0 {
-		return 0, nil
-	}
-	var res *gorm.DB
-	if err := s.group.whileIdle(ctx, func() { res = change(s.db(ctx)) }); err != nil {
-		return 0, err
-	}
-	return res.RowsAffected, res.Error
+	return s.engine.collectBatch(ctx, selected, change)
 }

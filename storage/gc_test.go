@@ -40,9 +40,9 @@ func TestCollectorWaitsInTheWriteGroupQueue(t *testing.T) {
 		n, err := s.CollectGarbage(ctx, now, now.Add(-time.Minute), 100)
 		collected <- outcome{n, err}
 	}()
-	queued(t, s.group, 1)
+	queued(t, sqliteOf(t, s).group, 1)
 	later := beginAndCreate(ctx, s, "later")
-	queued(t, s.group, 2)
+	queued(t, sqliteOf(t, s).group, 2)
 	if err := s.Commit(held); err != nil {
 		t.Fatalf("the writer holding the turn: %v", err)
 	}

@@ -8,11 +8,9 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/mattn/go-sqlite3"
 	"gorm.io/driver/postgres"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
@@ -24,32 +22,27 @@ var _ Store = (*GormStore)(nil)
 // GormStore is the Store on a SQL database (SQLite or PostgreSQL) through gorm.
 // It is safe for concurrent use. Create it with Open, then call Migrate.
 type GormStore struct {
-	// gdb is the handle for writes and transactions. On SQLite its pool
-	// holds one connection: SQLite has one writer at a time, and writers
-	// queuing in Go wait in order, where writers on several connections
-	// would poll the file lock with sleeps (busy_timeout) that stretch the
-	// tail latency.
+	// gdb is the handle for writes and transactions (on SQLite a pool of
+	// one connection, see sqliteEngine).
 	gdb   *gorm.DB
 	sqlDB *sql.DB
 	// rdb is the handle for reads outside a transaction: on SQLite a pool
-	// of read-only connections (WAL lets them read while the writer
-	// commits), on PostgreSQL gdb itself. See read.
+	// of read-only connections, on PostgreSQL gdb itself. See read.
 	rdb    *gorm.DB
 	rsqlDB *sql.DB
+	// engine is what the database adds: on SQLite the write group, the
+	// prepared writes and the background checkpoints.
+	engine engine
 	logger *slog.Logger
 	// now is the clock for expiry checks and timestamps.
 	now func() time.Time
 	// queryTimeout bounds each statement and each transaction (a
 	// time.Duration; 0: no bound). See SetQueryTimeout.
 	queryTimeout atomic.Int64
+	// bound is withTimeout, kept as one func value for the engine's calls.
+	bound func(context.Context) (context.Context, context.CancelFunc)
 	// migrated is set once the schema is known to be up to date.
 	migrated atomic.Bool
-	// checkpointer runs SQLite's WAL checkpoints off the commit path; nil
-	// on PostgreSQL.
-	checkpointer *walCheckpointer
-	// group shares one commit among concurrent write transactions on
-	// SQLite; nil on PostgreSQL, which groups commits by itself.
-	group *writeGroup
 	// clients keeps clients between requests; see clientCache.
 	clients *clientCache
 	// clientCacheBypassed is set while the client generation cannot be
@@ -57,10 +50,6 @@ type GormStore struct {
 	clientCacheBypassed atomic.Bool
 	// reads holds the prepared statements of the hottest reads.
 	reads preparedReads
-	// writes holds those of the hottest writes, on SQLite.
-	writes preparedWrites
-	// writesPrepared is set once prepareWrites ran.
-	writesPrepared atomic.Bool
 }
 
 // sqliteDefaults are the connection parameters (mattn/go-sqlite3 names) that
@@ -99,44 +88,22 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*GormStore, err
 		return nil, err
 	}
 	if dialector.Name() == "sqlite" {
-		if dialector, err = dialectorFor(writerDSN(dsn)); err != nil {
-			return nil, err
-		}
+		return openSQLiteStore(ctx, dsn, logger)
 	}
+	// No gorm statement cache: pgx caches statements per connection by
+	// itself.
 	gdb, sqlDB, err := openGorm(ctx, dialector, logger, false)
 	if err != nil {
 		return nil, err
 	}
-	s := &GormStore{gdb: gdb, sqlDB: sqlDB, rdb: gdb, rsqlDB: sqlDB, logger: logger, now: time.Now, clients: newClientCache()}
-	if gdb.Dialector.Name() == "sqlite" {
-		// The writer has one connection and no gorm statement cache:
-		// gorm's cache prepares a statement on a connection while holding
-		// an entry other callers wait on, so with a transaction holding
-		// the only connection they deadlock. Inside transactions gorm
-		// could not reuse its statements anyway; the hot writes have
-		// their own, prepared outside any transaction (preparedwrites.go). The readers cache theirs:
-		// SQLite compiles every statement it runs, and a read never holds
-		// a connection while it waits on the cache. pgx caches statements
-		// per connection by itself.
-		sqlDB.SetMaxOpenConns(1)
-		readDialector, err := dialectorFor(readOnlyDSN(dsn))
-		if err != nil {
-			_ = sqlDB.Close()
-			return nil, err
-		}
-		if s.rdb, s.rsqlDB, err = openGorm(ctx, readDialector, logger, true); err != nil {
-			_ = sqlDB.Close()
-			return nil, err
-		}
-		s.rsqlDB.SetMaxOpenConns(sqliteMaxOpenConns)
-		checkpointDB, err := openSQLite(dsn)
-		if err != nil {
-			_ = s.Close()
-			return nil, err
-		}
-		s.group = newWriteGroup(gdb, sqlDB, &s.writes)
-		s.checkpointer = startCheckpointer(checkpointDB, s.group.whileIdle, logger)
-	}
+	return newGormStore(gdb, sqlDB, gdb, sqlDB, postgresEngine{gdb: gdb}, logger)
+}
+
+// newGormStore completes a store on its handles: gdb for writes and
+// transactions, rdb for reads (gdb itself, or a pool of readers).
+func newGormStore(gdb *gorm.DB, sqlDB *sql.DB, rdb *gorm.DB, rsqlDB *sql.DB, e engine, logger *slog.Logger) (*GormStore, error) {
+	s := &GormStore{gdb: gdb, sqlDB: sqlDB, rdb: rdb, rsqlDB: rsqlDB, engine: e, logger: logger, now: time.Now, clients: newClientCache()}
+	s.bound = s.withTimeout
 	if err := s.registerTimeoutCallbacks(); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("open database: %w", err)
@@ -197,67 +164,6 @@ func dialectorFor(dsn string) (gorm.Dialector, error) {
 	}
 }
 
-// sqliteDriver is mattn/go-sqlite3 with the settings its DSN cannot carry.
-// temp_store=MEMORY keeps statement journals and the temporary indexes of
-// IN (subquery) off disk: a refresh rotation's transaction costs about a
-// fifth less with it.
-var sqliteDriverName = sync.OnceValue(func() string {
-	const name = "sqlite3_consentry"
-	sql.Register(name, &sqlite3.SQLiteDriver{ConnectHook: func(conn *sqlite3.SQLiteConn) error {
-		for _, pragma := range []string{
-			"PRAGMA temp_store = MEMORY",
-			// See checkpoint.go: checkpoints run in the background.
-			fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", walAutocheckpointPages),
-			fmt.Sprintf("PRAGMA journal_size_limit = %d", walSizeLimitBytes),
-		} {
-			if _, err := conn.Exec(pragma, nil); err != nil {
-				return fmt.Errorf("%s: %w", pragma, err)
-			}
-		}
-		return nil
-	}})
-	return name
-})
-
-// openSQLite opens a plain database/sql handle on a sqlite DSN, with the
-// same connection settings as the store's own.
-func openSQLite(dsn string) (*sql.DB, error) {
-	_, rest, _ := strings.Cut(dsn, "://")
-	conn, err := sqliteConnString(rest)
-	if err != nil {
-		return nil, err
-	}
-	db, err := sql.Open(sqliteDriverName(), conn)
-	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
-	}
-	return db, nil
-}
-
-// writerDSN is the sqlite DSN of the single writer connection: a larger
-// page cache than the readers' 2 MB default, since every write goes through
-// it and index pages of the token tables are touched at random.
-func writerDSN(dsn string) string {
-	if strings.Contains(dsn, "_cache_size=") {
-		return dsn
-	}
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	return dsn + sep + "_cache_size=-16384"
-}
-
-// readOnlyDSN is the sqlite DSN of the reader pool: a write sent to a
-// reader by mistake fails instead of competing with the writer for the lock.
-func readOnlyDSN(dsn string) string {
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	return dsn + sep + "_query_only=on"
-}
-
 // sqliteConnString turns the part after sqlite:// into a mattn/go-sqlite3
 // connection string, after checking that the file can be opened.
 func sqliteConnString(rest string) (string, error) {
@@ -301,11 +207,7 @@ func (s *GormStore) Ping(ctx context.Context) error {
 
 // Close releases the database connections.
 func (s *GormStore) Close() error {
-	err := errors.Join(s.reads.close(), s.writes.close())
-	if s.checkpointer != nil {
-		err = errors.Join(err, s.checkpointer.stop())
-	}
-	err = errors.Join(err, s.sqlDB.Close())
+	err := errors.Join(s.reads.close(), s.engine.close(), s.sqlDB.Close())
 	if s.rsqlDB != nil && s.rsqlDB != s.sqlDB {
 		err = errors.Join(err, s.rsqlDB.Close())
 	}
@@ -319,16 +221,16 @@ func (s *GormStore) Close() error {
 type txKey struct{}
 
 // txState is one BeginTX scope. The outermost scope owns a database
-// transaction; nested scopes are savepoints inside it.
+// transaction, or a caller's work in SQLite's write group; nested scopes
+// are savepoints inside it.
 type txState struct {
 	store     *GormStore
 	tx        *gorm.DB
-	savepoint string        // "" for the outermost scope of a transaction of its own
+	savepoint string        // a nested scope's savepoint; "" for the outermost scope
 	seq       *atomic.Int64 // savepoint name counter, shared by all scopes of one transaction
-	// cancel ends the outermost scope's query timeout; nil for savepoints.
-	cancel context.CancelFunc
-	// scope is set on every scope of a caller's work in the write group;
-	// the work's outermost scope has the scope's savepoint.
+	// end commits or rolls back the outermost scope; nil for nested ones.
+	end txEnd
+	// scope is set on every scope of a caller's work in the write group.
 	scope *groupScope
 }
 
@@ -375,25 +277,61 @@ func (s *GormStore) read(ctx context.Context) *gorm.DB {
 // the transaction carried by ctx, so that a failure inside fn (for example a
 // unique violation, which aborts a PostgreSQL transaction) leaves the
 // caller's transaction usable.
-func (s *GormStore) transaction(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	if txFrom(ctx, s) == nil {
-		if s.group != nil {
-			return s.groupTransaction(ctx, fn)
-		}
-		// A new transaction lasts at most the query timeout, so that it
-		// never holds locks (or waits for a connection) longer.
-		var cancel context.CancelFunc
-		ctx, cancel = s.withTimeout(ctx)
-		defer cancel()
+func (s *GormStore) transaction(ctx context.Context, fn func(tx *gorm.DB) error) (err error) {
+	if txFrom(ctx, s) != nil {
+		return s.db(ctx).Transaction(fn)
 	}
-	return s.db(ctx).Transaction(fn)
+	txCtx, err := s.BeginTX(ctx)
+	if err != nil {
+		return err
+	}
+	done := false
+	defer func() {
+		// Also on a panic in fn: on SQLite the writer's turn must be
+		// passed on.
+		if !done {
+			if rbErr := s.Rollback(txCtx); rbErr != nil && err != nil {
+				err = errors.Join(err, rbErr)
+			}
+		}
+	}()
+	if err := fn(s.db(txCtx)); err != nil {
+		return err
+	}
+	done = true
+	return s.Commit(txCtx)
+}
+
+// write runs one write that needs no transaction of its own: in the
+// caller's transaction when ctx carries one, else in a transaction of its
+// own when the engine groups writes (SQLite's write group, sharing a
+// commit), else alone.
+func (s *GormStore) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if txFrom(ctx, s) == nil && s.engine.groupsWrites() {
+		return s.transaction(ctx, fn)
+	}
+	return fn(s.db(ctx))
+}
+
+// execPrepared runs query with args in tx with a statement prepared ahead;
+// rows is the number of rows changed. ok is false when there is none, and
+// the caller writes through gorm: only work in SQLite's write group has
+// them (sqlite_preparedwrites.go); pgx caches statements per connection by
+// itself.
+func (s *GormStore) execPrepared(tx *gorm.DB, query string, args ...any) (rows int64, ok bool, err error) {
+	st := txFrom(tx.Statement.Context, s)
+	if st == nil || st.scope == nil {
+		return 0, false, nil
+	}
+	return st.scope.execPrepared(tx, query, args...)
 }
 
 // BeginTX starts a transaction and returns a context carrying it; every store
 // method called with that context runs inside it. Finish it with Commit or
 // Rollback. On a context that already carries a transaction, BeginTX opens a
 // savepoint: its Rollback undoes only the work since BeginTX, its Commit
-// leaves the outer transaction to decide.
+// leaves the outer transaction to decide. The transaction lasts at most the
+// query timeout; the returned context stays usable after Commit.
 func (s *GormStore) BeginTX(ctx context.Context) (context.Context, error) {
 	if parent := txFrom(ctx, s); parent != nil {
 		name := fmt.Sprintf("consentry_sp%d", parent.seq.Add(1))
@@ -402,23 +340,12 @@ func (s *GormStore) BeginTX(ctx context.Context) (context.Context, error) {
 		}
 		return context.WithValue(ctx, txKey{}, &txState{store: s, tx: parent.tx, savepoint: name, seq: parent.seq, scope: parent.scope}), nil
 	}
-	if s.group != nil {
-		sc, err := s.group.join(ctx, s.withTimeout)
-		if err != nil {
-			return ctx, err
-		}
-		return context.WithValue(ctx, txKey{}, &txState{store: s, tx: sc.tx, savepoint: sc.savepoint, seq: new(atomic.Int64), scope: sc}), nil
+	st, err := s.engine.begin(ctx, s.bound)
+	if err != nil {
+		return ctx, err
 	}
-	// database/sql rolls the transaction back when txCtx ends: it lasts at
-	// most the query timeout. The returned context is not derived from
-	// txCtx, so that it stays usable after Commit.
-	txCtx, cancel := s.withTimeout(ctx)
-	tx := s.gdb.WithContext(txCtx).Begin()
-	if tx.Error != nil {
-		cancel()
-		return ctx, fmt.Errorf("begin transaction: %w", tx.Error)
-	}
-	return context.WithValue(ctx, txKey{}, &txState{store: s, tx: tx, seq: new(atomic.Int64), cancel: cancel}), nil
+	st.store = s
+	return context.WithValue(ctx, txKey{}, st), nil
 }
 
 // Commit commits the transaction started by BeginTX.
@@ -427,21 +354,10 @@ func (s *GormStore) Commit(ctx context.Context) error {
 	if st == nil {
 		return errors.New("commit: no transaction in context")
 	}
-	if st.scope != nil && st.savepoint == st.scope.savepoint {
-		return st.scope.commit()
-	}
-	if st.savepoint != "" {
+	if st.end == nil {
 		return nil
 	}
-	c, err := st.committer()
-	if err != nil {
-		return err
-	}
-	defer st.cancel()
-	if err := c.Commit(); err != nil {
-		return fmt.Errorf("commit transaction: %w", dbErr(err))
-	}
-	return nil
+	return st.end.commit()
 }
 
 // Rollback rolls back the transaction started by BeginTX. Rolling back a
@@ -452,30 +368,13 @@ func (s *GormStore) Rollback(ctx context.Context) error {
 	if st == nil {
 		return errors.New("rollback: no transaction in context")
 	}
-	if st.scope != nil && st.savepoint == st.scope.savepoint {
-		return st.scope.rollback()
-	}
-	if st.savepoint != "" {
+	if st.end == nil {
 		if err := st.handle(ctx).RollbackTo(st.savepoint).Error; err != nil {
 			return fmt.Errorf("rollback nested transaction: %w", err)
 		}
 		return nil
 	}
-	c, err := st.committer()
-	if err != nil {
-		return err
-	}
-	defer st.cancel()
-	if err := c.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
-		return fmt.Errorf("rollback transaction: %w", err)
-	}
-	return nil
-}
-
-// committer returns the database transaction itself. Commit and Rollback use
-// it directly rather than through gorm, whose handle accumulates errors.
-func (st *txState) committer() (gorm.TxCommitter, error) {
-	return txCommitter(st.tx)
+	return st.end.rollback()
 }
 
 // txCommitter returns the database transaction behind a gorm handle.
@@ -510,19 +409,11 @@ type PoolOptions struct {
 	ConnMaxIdleTime time.Duration
 }
 
-// sqliteMaxOpenConns caps the reader pool on SQLite: every connection keeps
-// a page cache of its own, and reads are short. The writer pool always has
-// one connection (see GormStore).
-const sqliteMaxOpenConns = 8
-
 // ConfigurePool applies o to the connection pool. On SQLite it applies to
 // the reader pool, capped at sqliteMaxOpenConns; the writer keeps its one
 // connection.
 func (s *GormStore) ConfigurePool(o PoolOptions) {
-	maxOpen := o.MaxOpenConns
-	if s.gdb.Dialector.Name() == "sqlite" && (maxOpen <= 0 || maxOpen > sqliteMaxOpenConns) {
-		maxOpen = sqliteMaxOpenConns
-	}
+	maxOpen := s.engine.maxReaders(o.MaxOpenConns)
 	pool := s.rsqlDB
 	if maxOpen > 0 {
 		pool.SetMaxOpenConns(maxOpen) // also lowers the idle limit to it

@@ -42,10 +42,8 @@ func (s *GormStore) CreateSigningKeyIfNoneSince(ctx context.Context, k *SigningK
 	}
 	var created bool
 	err = s.transaction(ctx, func(tx *gorm.DB) error {
-		if tx.Dialector.Name() == "postgres" {
-			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", signingKeyLock).Error; err != nil {
-				return fmt.Errorf("lock signing keys: %w", err)
-			}
+		if err := s.engine.lock(tx, signingKeyLock); err != nil {
+			return fmt.Errorf("lock signing keys: %w", err)
 		}
 		var n int64
 		err := tx.Model(&signingKeyRow{}).

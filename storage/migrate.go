@@ -123,13 +123,11 @@ func (s *GormStore) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// schemaUpToDate records that the schema is up to date and, the first time,
-// prepares the hot writes, which need its tables.
+// schemaUpToDate records that the schema is up to date and tells the
+// engine, which may prepare statements on its tables.
 func (s *GormStore) schemaUpToDate(ctx context.Context) {
 	s.migrated.Store(true)
-	if s.writesPrepared.CompareAndSwap(false, true) {
-		s.prepareWrites(ctx)
-	}
+	s.engine.schemaReady(ctx)
 }
 
 // PendingMigrations returns how many migrations this build knows that the
@@ -185,10 +183,8 @@ func (s *GormStore) applyMigration(ctx context.Context, m migration) (bool, erro
 	// The pool, not s.db: a migration is never part of a caller's
 	// transaction, and has no query timeout.
 	err := s.gdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if tx.Dialector.Name() == "postgres" {
-			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", migrationLock).Error; err != nil {
-				return fmt.Errorf("lock migrations: %w", err)
-			}
+		if err := s.engine.lock(tx, migrationLock); err != nil {
+			return fmt.Errorf("lock migrations: %w", err)
 		}
 		// Under the lock: the table is created once, and a step applied by a
 		// concurrent run is seen.

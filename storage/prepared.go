@@ -89,14 +89,9 @@ func (s *GormStore) preparedRow(ctx context.Context, query string, args []any, d
 	return nil
 }
 
-// readContext is the context of a prepared read outside a transaction. On
-// PostgreSQL it carries the query timeout. On SQLite it cannot be
-// cancelled: a WAL reader never waits for the writer, and the driver starts
-// a goroutine to watch every statement whose context can end, which costs
-// more than a one-row read.
+// readContext is the context of a prepared read outside a transaction: on
+// PostgreSQL it carries the query timeout; on SQLite see
+// sqliteEngine.readContext.
 func (s *GormStore) readContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	if s.group != nil {
-		return context.WithoutCancel(ctx), func() {}
-	}
-	return s.withTimeout(ctx)
+	return s.engine.readContext(ctx, s.bound)
 }

@@ -86,14 +86,14 @@ func TestRestartCheckpointWaitsForNoReader(t *testing.T) {
 	for i := range 20 {
 		write(fmt.Sprintf("after-reader-%d", i))
 	}
-	restarted, err := s.checkpointer.restart(t.Context())
+	restarted, err := sqliteOf(t, s).checkpointer.restart(t.Context())
 	if err != nil || restarted {
 		t.Fatalf("restart with a reader in the WAL = %v, %v; want false, nil", restarted, err)
 	}
 	if _, err := reader.ExecContext(t.Context(), "ROLLBACK"); err != nil {
 		t.Fatal(err)
 	}
-	restarted, err = s.checkpointer.restart(t.Context())
+	restarted, err = sqliteOf(t, s).checkpointer.restart(t.Context())
 	if err != nil || !restarted {
 		t.Fatalf("restart without readers = %v, %v; want true, nil", restarted, err)
 	}
@@ -108,10 +108,10 @@ func TestRestartCheckpointWaitsForNoReader(t *testing.T) {
 // claiming the WAL was started over.
 func TestRestartCheckpointReportsADatabaseError(t *testing.T) {
 	s := newTestStore(t, nil)
-	if err := s.checkpointer.stop(); err != nil {
+	if err := sqliteOf(t, s).checkpointer.stop(); err != nil {
 		t.Fatal(err)
 	}
-	restarted, err := s.checkpointer.restart(t.Context())
+	restarted, err := sqliteOf(t, s).checkpointer.restart(t.Context())
 	if err == nil || restarted {
 		t.Fatalf("restart on a closed connection = %v, %v; want false and an error", restarted, err)
 	}

@@ -77,11 +77,11 @@ func clientExists(t *testing.T, s *GormStore, id string) bool {
 
 func TestQueuedWritersShareOneCommit(t *testing.T) {
 	s := newTestStore(t, nil)
-	before := s.group.commits.Load()
+	before := sqliteOf(t, s).group.commits.Load()
 	first := holdWriter(t, t.Context(), s, "first")
 	second := beginAndCreate(t.Context(), s, "second")
 	third := beginAndCreate(t.Context(), s, "third")
-	queued(t, s.group, 2)
+	queued(t, sqliteOf(t, s).group, 2)
 
 	firstDone := make(chan error, 1)
 	go func() { firstDone <- s.Commit(first) }()
@@ -98,7 +98,7 @@ func TestQueuedWritersShareOneCommit(t *testing.T) {
 			t.Errorf("client %q missing when its commit returned", w.id)
 		}
 	}
-	if got := s.group.commits.Load() - before; got != 1 {
+	if got := sqliteOf(t, s).group.commits.Load() - before; got != 1 {
 		t.Errorf("three queued transactions took %d commits, want 1", got)
 	}
 }
@@ -107,7 +107,7 @@ func TestRolledBackMemberLeavesTheGroupsOtherWork(t *testing.T) {
 	s := newTestStore(t, nil)
 	first := holdWriter(t, t.Context(), s, "undone")
 	second := beginAndCreate(t.Context(), s, "kept")
-	queued(t, s.group, 1)
+	queued(t, sqliteOf(t, s).group, 1)
 	rolledBack := make(chan error, 1)
 	go func() { rolledBack <- s.Rollback(first) }()
 	if err := <-second; err != nil {
@@ -132,7 +132,7 @@ func TestAbandonedMemberPassesTheTurnOn(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	first := holdWriter(t, ctx, s, "abandoned")
 	second := beginAndCreate(t.Context(), s, "next")
-	queued(t, s.group, 1)
+	queued(t, sqliteOf(t, s).group, 1)
 	cancel()
 	if err := <-second; err != nil {
 		t.Fatalf("writer queued behind an abandoned transaction: %v", err)
@@ -143,7 +143,7 @@ func TestAbandonedMemberPassesTheTurnOn(t *testing.T) {
 	if err := s.CreateClient(first, &Client{ID: "late"}); !errors.Is(err, sql.ErrTxDone) {
 		t.Errorf("write after abandonment: %v, want sql.ErrTxDone", err)
 	}
-	if s.writes.get(deleteTokenQuery(kindAccessToken)) == nil {
+	if sqliteOf(t, s).writes.get(deleteTokenQuery(kindAccessToken)) == nil {
 		t.Fatal("the token delete is not prepared")
 	}
 	if err := s.DeleteAccessTokenSession(first, "any"); !errors.Is(err, sql.ErrTxDone) {
@@ -165,7 +165,7 @@ func TestWaitForTheWriterEndsWithTheContext(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	waiting := beginAndCreate(ctx, s, "gave-up")
-	queued(t, s.group, 1)
+	queued(t, sqliteOf(t, s).group, 1)
 	cancel()
 	if err := <-waiting; !errors.Is(err, context.Canceled) {
 		t.Fatalf("queued writer whose context ended: %v, want context.Canceled", err)
@@ -197,7 +197,7 @@ func TestWriteOutsideATransactionIsNotStarvedByAGroup(t *testing.T) {
 		<-secondCommit
 		secondDone <- s.Commit(txCtx)
 	}()
-	queued(t, s.group, 1)
+	queued(t, sqliteOf(t, s).group, 1)
 	// An audit event is one insert outside a transaction: it waits for the
 	// writer's connection, not in the group's queue.
 	waitsBefore := s.sqlDB.Stats().WaitCount
@@ -242,15 +242,15 @@ func TestWhileIdleRunsBetweenGroups(t *testing.T) {
 	ran := make(chan seen, 1)
 	idle := make(chan error, 1)
 	go func() {
-		idle <- s.group.whileIdle(t.Context(), func() {
+		idle <- sqliteOf(t, s).group.whileIdle(t.Context(), func() {
 			_, firstErr := s.GetStoredClient(t.Context(), "first")
 			_, secondErr := s.GetStoredClient(t.Context(), "second")
-			ran <- seen{firstErr, secondErr, s.group.outer != nil}
+			ran <- seen{firstErr, secondErr, sqliteOf(t, s).group.outer != nil}
 		})
 	}()
-	queued(t, s.group, 1)
+	queued(t, sqliteOf(t, s).group, 1)
 	second := beginAndCreate(t.Context(), s, "second")
-	queued(t, s.group, 2)
+	queued(t, sqliteOf(t, s).group, 2)
 	if err := s.Commit(first); err != nil {
 		t.Fatalf("first: %v", err)
 	}
@@ -275,8 +275,8 @@ func TestWhileIdleEndsWithItsContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	idle := make(chan error, 1)
 	ran := false
-	go func() { idle <- s.group.whileIdle(ctx, func() { ran = true }) }()
-	queued(t, s.group, 1)
+	go func() { idle <- sqliteOf(t, s).group.whileIdle(ctx, func() { ran = true }) }()
+	queued(t, sqliteOf(t, s).group, 1)
 	cancel()
 	if err := <-idle; !errors.Is(err, context.Canceled) {
 		t.Fatalf("whileIdle after its context ended: %v, want context.Canceled", err)

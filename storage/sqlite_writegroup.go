@@ -349,36 +349,3 @@ func (g *writeGroup) end(commit bool) error {
 	g.commits.Add(1)
 	return nil
 }
-
-// groupTransaction runs fn as one caller's work in the write group: the
-// group transaction's counterpart of gorm's Transaction.
-func (s *GormStore) groupTransaction(ctx context.Context, fn func(tx *gorm.DB) error) (err error) {
-	txCtx, err := s.BeginTX(ctx)
-	if err != nil {
-		return err
-	}
-	done := false
-	defer func() {
-		// Also on a panic in fn: the writer's turn must be passed on.
-		if !done {
-			if rbErr := s.Rollback(txCtx); rbErr != nil && err != nil {
-				err = errors.Join(err, rbErr)
-			}
-		}
-	}()
-	if err := fn(s.db(txCtx)); err != nil {
-		return err
-	}
-	done = true
-	return s.Commit(txCtx)
-}
-
-// write runs one write that needs no transaction of its own: in the
-// caller's transaction when ctx carries one, else as a member of the write
-// group on SQLite (sharing a commit), else alone.
-func (s *GormStore) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	if txFrom(ctx, s) == nil && s.group != nil {
-		return s.groupTransaction(ctx, fn)
-	}
-	return fn(s.db(ctx))
-}

@@ -19,7 +19,7 @@ import (
 // again, about a fifth of a client-credentials request's CPU.
 //
 // The statements are prepared once the schema is known to be up to date
-// (see prepareWrites), while the store holds no transaction: the writer has
+// (see sqliteEngine.schemaReady), while the store holds no transaction: the writer has
 // a single connection, and a statement prepared on the pool from inside a
 // transaction would wait for the connection the transaction holds. Inside
 // the transaction, database/sql reuses the statement already prepared on
@@ -119,28 +119,13 @@ const deleteAccessTokensOfRefreshQuery = "DELETE FROM " + tableAccessTokens +
 // touchGrantQuery's arguments: last_used_at, request_id.
 const touchGrantQuery = "UPDATE " + tableGrants + " SET last_used_at = ? WHERE request_id = ?"
 
-// prepareWrites prepares the hot writes on SQLite's writer. It is called
-// once the schema is up to date; a failure leaves the writes on gorm.
-func (s *GormStore) prepareWrites(ctx context.Context) {
-	if s.group == nil {
-		return // PostgreSQL: pgx caches statements per connection itself.
-	}
-	if err := s.writes.prepare(ctx, s.sqlDB, preparedWriteQueries()); err != nil {
-		s.logger.WarnContext(ctx, "hot writes stay unprepared", "err", err)
-	}
-}
-
-// execPrepared runs query with args as a statement of the write-group work
-// that tx belongs to, with the statement prepared on the writer. ok is
-// false when it cannot (PostgreSQL, no work in the group, the statement not
-// prepared): the caller then writes through gorm, as it would otherwise.
-// rows is the number of rows changed.
-func (s *GormStore) execPrepared(tx *gorm.DB, query string, args ...any) (rows int64, ok bool, err error) {
-	st := txFrom(tx.Statement.Context, s)
-	if st == nil || st.scope == nil {
-		return 0, false, nil
-	}
-	parent := s.writes.get(query)
+// execPrepared runs query with args as a statement of the work sc, whose
+// handle tx is, with the statement prepared on the writer. ok is false when
+// the statement is not prepared: the caller then writes through gorm, as it
+// would otherwise.
+func (sc *groupScope) execPrepared(tx *gorm.DB, query string, args ...any) (rows int64, ok bool, err error) {
+	writes := sc.group.writes
+	parent := writes.get(query)
 	sqlTx, isTx := tx.Statement.ConnPool.(*sql.Tx)
 	if parent == nil || !isTx {
 		return 0, false, nil
@@ -148,21 +133,20 @@ func (s *GormStore) execPrepared(tx *gorm.DB, query string, args ...any) (rows i
 	// As for gorm's statements (registerTimeoutCallbacks): the work must
 	// not be abandoned while its statement runs, and the statement ignores
 	// the caller's cancellation.
-	sc := st.scope
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	if sc.ended {
 		return 0, true, sql.ErrTxDone
 	}
-	if s.writes.observe != nil {
-		s.writes.observe(query, args)
+	if writes.observe != nil {
+		writes.observe(query, args)
 	}
 	ctx := context.WithoutCancel(tx.Statement.Context)
 	stmt := sqlTx.StmtContext(ctx, parent)
 	defer stmt.Close()
 	res, err := stmt.ExecContext(ctx, args...)
 	if err != nil {
-		if t, ok := s.gdb.Dialector.(gorm.ErrorTranslator); ok {
+		if t, ok := sc.group.db.Dialector.(gorm.ErrorTranslator); ok {
 			err = t.Translate(err)
 		}
 		return 0, true, err
