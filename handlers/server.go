@@ -45,8 +45,7 @@ func New(p *provider.Provider, opts ...Option) (http.Handler, error) {
 	logger := slog.New(NewLogHandler(p.Logger.Handler()))
 	pages := &Pages{Templates: lib, Logger: logger}
 	warnMissingThemes(p, lib)
-	sessions := NewSessions(p.Store, p.Secrets.CookieHash, p.Secrets.CookieBlock, p.Config.SessionLifespan.Std(),
-		p.Config.SessionIdleLifetime.Std(), p.Config.SecureCookies(), p.Now)
+	sessions := NewSessions(p, p.Secrets.CookieHash, p.Secrets.CookieBlock, p.Config.SessionLifespan.Std(), p.Config.SecureCookies())
 	// An issuer with a path (https://example.com/idp) serves everything
 	// under it: links, static files and cookies too.
 	base := p.Config.BasePath()

@@ -1,11 +1,11 @@
 package handlers
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/securecookie"
 
+	"github.com/consentry/consentry/provider"
 	"github.com/consentry/consentry/storage"
 )
 
@@ -22,126 +23,74 @@ const (
 	csrfField     = "csrf_token"
 )
 
-// sessionTouchInterval is how often a session's last use is written at
-// most: its idle expiry is exact to this, and a busy browser costs one write
-// a minute instead of one per request.
-const sessionTouchInterval = time.Minute
+// sessionKeeper keeps the browser sessions in the database (the provider):
+// the cookie carries a random secret alone, so signing out ends every copy
+// of it.
+type sessionKeeper interface {
+	StartSession(ctx context.Context, s provider.SessionStart) (secret []byte, sess *storage.BrowserSession, err error)
+	// Session is nil without error when there is none, or it ended.
+	Session(ctx context.Context, secret []byte) (*storage.BrowserSession, error)
+	EndSession(ctx context.Context, secret []byte) error
+}
 
-// Sessions keeps the browser sessions, which live in the database (the
-// cookie carries a random secret alone, so signing out ends every copy of
-// it), and writes the CSRF and signed cookies.
+// Sessions carries the browser session in its cookie, and writes the CSRF
+// and signed cookies.
 type Sessions struct {
-	store    storage.BrowserSessions
+	keeper   sessionKeeper
 	codec    *securecookie.SecureCookie
 	csrfKey  []byte
 	lifespan time.Duration
-	idle     time.Duration
 	secure   bool
-	now      func() time.Time
 	// basePath is the issuer's path ("/idp", or "" at the root): every
 	// cookie is scoped to it.
 	basePath string
 }
 
-// NewSessions returns session handling on store, with the absolute lifespan
-// and the idle lifetime of a session; the cookie secrets sign the CSRF
-// tokens and the signed cookies.
-func NewSessions(store storage.BrowserSessions, hashKey, blockKey []byte, lifespan, idle time.Duration, secure bool, now func() time.Time) *Sessions {
+// NewSessions returns cookie handling for the sessions keeper keeps, which
+// last at most lifespan; the cookie secrets sign the CSRF tokens and the
+// signed cookies.
+func NewSessions(keeper sessionKeeper, hashKey, blockKey []byte, lifespan time.Duration, secure bool) *Sessions {
 	codec := securecookie.New(hashKey, blockKey)
 	codec.MaxAge(int(lifespan.Seconds()))
 	codec.SetSerializer(securecookie.JSONEncoder{})
 	// The CSRF key is derived so that it is never the same key as the cookie MAC.
 	mac := hmac.New(sha256.New, hashKey)
 	mac.Write([]byte("consentry csrf v1"))
-	return &Sessions{store: store, codec: codec, csrfKey: mac.Sum(nil), lifespan: lifespan, idle: idle, secure: secure, now: now}
+	return &Sessions{keeper: keeper, codec: codec, csrfKey: mac.Sum(nil), lifespan: lifespan, secure: secure}
 }
 
-// sessionSecretBytes is the length of the cookie's secret: 256 bits.
-const sessionSecretBytes = 32
-
-// idHash returns the stored hash of the session secret in r's cookie, or ""
-// when r has no well-formed one.
-func idHash(r *http.Request) string {
+// sessionSecret returns the secret r's session cookie carries, or nil.
+func sessionSecret(r *http.Request) []byte {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
-		return ""
+		return nil
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(c.Value)
-	if err != nil || len(raw) != sessionSecretBytes {
-		return ""
+	secret, err := base64.RawURLEncoding.DecodeString(c.Value)
+	if err != nil {
+		return nil
 	}
-	sum := sha256.Sum256(raw)
-	return hex.EncodeToString(sum[:])
+	return secret
 }
 
-// Get returns the live session of r: nil without error when there is none,
-// it ended or it expired (absolutely, or idle); an error when the database
-// fails. Every call reads the session, so that a session ended on any
-// instance ends here at once.
+// Get returns the live session of r: nil without error when there is none
+// or it ended; an error when the database fails.
 func (s *Sessions) Get(r *http.Request) (*storage.BrowserSession, error) {
-	hash := idHash(r)
-	if hash == "" {
+	secret := sessionSecret(r)
+	if secret == nil {
 		return nil, nil
 	}
-	ctx := r.Context()
-	sess, err := s.store.GetSession(ctx, hash)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	now := s.now()
-	if !now.Before(sess.ExpiresAt) || !now.Before(sess.LastSeenAt.Add(s.idle)) {
-		return nil, nil
-	}
-	if now.Sub(sess.LastSeenAt) >= sessionTouchInterval {
-		idleUntil := now.Add(s.idle)
-		if idleUntil.After(sess.ExpiresAt) {
-			idleUntil = sess.ExpiresAt
-		}
-		if err := s.store.TouchSession(ctx, hash, now, idleUntil); err != nil {
-			return nil, err
-		}
-		sess.LastSeenAt, sess.IdleExpiresAt = now, idleUntil
-	}
-	return sess, nil
+	return s.keeper.Session(r.Context(), secret)
 }
 
 // Start signs subject in on this browser with a new session, ending the
 // one the browser had, and returns it.
 func (s *Sessions) Start(w http.ResponseWriter, r *http.Request, subject string, authTime time.Time, amr []string) (*storage.BrowserSession, error) {
-	ctx := r.Context()
-	if old := idHash(r); old != "" {
-		if err := s.store.DeleteSession(ctx, old); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return nil, fmt.Errorf("end previous session: %w", err)
-		}
-	}
-	secret := make([]byte, sessionSecretBytes)
-	publicID := make([]byte, 16)
-	if _, err := rand.Read(secret); err != nil {
-		return nil, fmt.Errorf("generate session secret: %w", err)
-	}
-	if _, err := rand.Read(publicID); err != nil {
-		return nil, fmt.Errorf("generate session id: %w", err)
-	}
-	sum := sha256.Sum256(secret)
-	now := s.now()
-	sess := &storage.BrowserSession{
-		IDHash:        hex.EncodeToString(sum[:]),
-		ID:            base64.RawURLEncoding.EncodeToString(publicID),
-		Subject:       subject,
-		AuthTime:      authTime,
-		AMR:           amr,
-		CreatedAt:     now,
-		LastSeenAt:    now,
-		ExpiresAt:     now.Add(s.lifespan),
-		IdleExpiresAt: now.Add(min(s.idle, s.lifespan)),
-		IPAddress:     clientIP(r),
-		UserAgent:     truncate(r.UserAgent(), 512),
-	}
-	if err := s.store.CreateSession(ctx, sess); err != nil {
-		return nil, fmt.Errorf("start session: %w", err)
+	secret, sess, err := s.keeper.StartSession(r.Context(), provider.SessionStart{
+		Subject: subject, AuthTime: authTime, AMR: amr, IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 512),
+		Replaces: sessionSecret(r),
+	})
+	if err != nil {
+		return nil, err
 	}
 	http.SetCookie(w, s.cookie(sessionCookie, base64.RawURLEncoding.EncodeToString(secret), int(s.lifespan.Seconds())))
 	return sess, nil
@@ -151,14 +100,7 @@ func (s *Sessions) Start(w http.ResponseWriter, r *http.Request, subject string,
 // the cookie works any more, and the cookie is cleared.
 func (s *Sessions) End(w http.ResponseWriter, r *http.Request) error {
 	http.SetCookie(w, s.cookie(sessionCookie, "", -1))
-	hash := idHash(r)
-	if hash == "" {
-		return nil
-	}
-	if err := s.store.DeleteSession(r.Context(), hash); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("end session: %w", err)
-	}
-	return nil
+	return s.keeper.EndSession(r.Context(), sessionSecret(r))
 }
 
 func (s *Sessions) cookie(name, value string, maxAge int) *http.Cookie {

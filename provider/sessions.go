@@ -2,6 +2,10 @@ package provider
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -113,4 +117,115 @@ func sessionsDetail(n int, id string) string {
 		return "1 session"
 	}
 	return fmt.Sprintf("%d sessions", n)
+}
+
+// sessionSecretBytes is the length of a session's secret, the one value its
+// cookie carries: 256 bits.
+const sessionSecretBytes = 32
+
+// sessionTouchInterval is how often a session's last use is written at
+// most: its idle expiry is exact to this, and a busy browser costs one write
+// a minute instead of one per request.
+const sessionTouchInterval = time.Minute
+
+// SessionStart describes a sign-in that starts a browser session.
+type SessionStart struct {
+	Subject  string
+	AuthTime time.Time
+	// AMR lists the authentication methods (RFC 8176), e.g. ["pwd"].
+	AMR           []string
+	IP, UserAgent string
+	// Replaces is the secret of the session the browser had, ended by this
+	// sign-in; nil when it had none.
+	Replaces []byte
+}
+
+// sessionIDHash is what the store keeps of a session's secret.
+func sessionIDHash(secret []byte) string {
+	sum := sha256.Sum256(secret)
+	return hex.EncodeToString(sum[:])
+}
+
+// StartSession stores a new browser session, ending the one it replaces,
+// and returns the secret for the cookie (never stored) and the session.
+func (p *Provider) StartSession(ctx context.Context, s SessionStart) ([]byte, *storage.BrowserSession, error) {
+	if len(s.Replaces) > 0 {
+		if err := p.Store.DeleteSession(ctx, sessionIDHash(s.Replaces)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, nil, fmt.Errorf("end previous session: %w", err)
+		}
+	}
+	secret := make([]byte, sessionSecretBytes)
+	publicID := make([]byte, 16)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, nil, fmt.Errorf("generate session secret: %w", err)
+	}
+	if _, err := rand.Read(publicID); err != nil {
+		return nil, nil, fmt.Errorf("generate session id: %w", err)
+	}
+	now := p.Now()
+	lifespan, idle := p.Config.SessionLifespan.Std(), p.Config.SessionIdleLifetime.Std()
+	sess := &storage.BrowserSession{
+		IDHash:        sessionIDHash(secret),
+		ID:            base64.RawURLEncoding.EncodeToString(publicID),
+		Subject:       s.Subject,
+		AuthTime:      s.AuthTime,
+		AMR:           s.AMR,
+		CreatedAt:     now,
+		LastSeenAt:    now,
+		ExpiresAt:     now.Add(lifespan),
+		IdleExpiresAt: now.Add(min(idle, lifespan)),
+		IPAddress:     s.IP,
+		UserAgent:     s.UserAgent,
+	}
+	if err := p.Store.CreateSession(ctx, sess); err != nil {
+		return nil, nil, fmt.Errorf("start session: %w", err)
+	}
+	return secret, sess, nil
+}
+
+// Session returns the live browser session whose secret a cookie carried:
+// nil without error when there is none, it ended or it expired (absolutely,
+// or idle); an error when the database fails. Every call reads the session,
+// so that a session ended on any instance ends everywhere at once. Its last
+// use is written at most once a minute.
+func (p *Provider) Session(ctx context.Context, secret []byte) (*storage.BrowserSession, error) {
+	if len(secret) != sessionSecretBytes {
+		return nil, nil
+	}
+	hash := sessionIDHash(secret)
+	sess, err := p.Store.GetSession(ctx, hash)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load session: %w", err)
+	}
+	now, idle := p.Now(), p.Config.SessionIdleLifetime.Std()
+	if !now.Before(sess.ExpiresAt) || !now.Before(sess.LastSeenAt.Add(idle)) {
+		return nil, nil
+	}
+	if now.Sub(sess.LastSeenAt) >= sessionTouchInterval {
+		idleUntil := now.Add(idle)
+		if idleUntil.After(sess.ExpiresAt) {
+			idleUntil = sess.ExpiresAt
+		}
+		if err := p.Store.TouchSession(ctx, hash, now, idleUntil); err != nil {
+			return nil, fmt.Errorf("touch session: %w", err)
+		}
+		sess.LastSeenAt, sess.IdleExpiresAt = now, idleUntil
+	}
+	return sess, nil
+}
+
+// EndSession ends the browser session whose secret a cookie carried, so
+// that no copy of the cookie works any more. Ending an unknown session is
+// not an error.
+func (p *Provider) EndSession(ctx context.Context, secret []byte) error {
+	if len(secret) == 0 {
+		return nil
+	}
+	if err := p.Store.DeleteSession(ctx, sessionIDHash(secret)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("end session: %w", err)
+	}
+	return nil
 }
