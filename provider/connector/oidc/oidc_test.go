@@ -196,11 +196,15 @@ func TestRefreshUsesTheUpstreamRefreshToken(t *testing.T) {
 	}
 	first := refreshToken(t, id)
 
-	refreshed, err := c.Refresh(ctx, id)
+	// What the refresh returns comes from the upstream's new ID token,
+	// not from the identity handed in.
+	stale := id
+	stale.Username, stale.Email, stale.EmailVerified, stale.Name = "old-name", "old@example.com", false, "Old"
+	refreshed, err := c.Refresh(ctx, stale)
 	if err != nil {
 		t.Fatalf("Refresh: %v", err)
 	}
-	if refreshed.UserID != id.UserID || refreshed.Email != "alice@example.com" || !refreshed.EmailVerified || refreshed.Username != "alice" {
+	if refreshed.UserID != id.UserID || refreshed.Email != "alice@example.com" || !refreshed.EmailVerified || refreshed.Username != "alice" || refreshed.Name != "Alice Example" {
 		t.Fatalf("refreshed identity = %+v", refreshed)
 	}
 	if rotated := refreshToken(t, refreshed); rotated == first {
