@@ -72,14 +72,9 @@ func (c *Connector) Login(ctx context.Context, username, password string) (conne
 	filter := fmt.Sprintf("(&%s(%s=%s)%s)", c.s.UserSearch.Filter, c.s.UserSearch.UsernameAttr,
 		goldap.EscapeFilter(username), c.notDisabled())
 	var entry *goldap.Entry
-	var groups []string
 	err := c.withService(ctx, func(conn *goldap.Conn) error {
 		var err error
 		entry, err = c.searchUser(conn, c.s.UserSearch.BaseDN, goldap.ScopeWholeSubtree, filter)
-		if err != nil || entry == nil {
-			return err
-		}
-		groups, err = c.groups(conn, entry)
 		return err
 	})
 	if err != nil {
@@ -91,6 +86,16 @@ func (c *Connector) Login(ctx context.Context, username, password string) (conne
 	ok, err := c.checkPassword(ctx, entry.DN, password)
 	if err != nil || !ok {
 		return connector.Identity{}, false, err
+	}
+	// Groups only once the password is right: a guess costs no group search.
+	var groups []string
+	err = c.withService(ctx, func(conn *goldap.Conn) error {
+		var err error
+		groups, err = c.groups(conn, entry)
+		return err
+	})
+	if err != nil {
+		return connector.Identity{}, false, fmt.Errorf("ldap login %q: %w", username, err)
 	}
 	id, err := c.identity(entry, groups)
 	if err != nil {
