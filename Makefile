@@ -11,12 +11,12 @@ export CONSENTRY_TEST_POSTGRES_DSN ?= postgres://postgres@127.0.0.1:5432/test?ss
 GO_FILES = $(shell git ls-files --cached --others --exclude-standard '*.go')
 
 .DEFAULT_GOAL := build
-.PHONY: help build run test bench ensure-postgres ensure-chromium ensure-openssl lint verify clean
+.PHONY: help build run test bench ensure-postgres ensure-chromium ensure-openssl ensure-slapd lint verify clean
 
 help:
 	@echo "build   build $(BIN)"
 	@echo "run     build, then serve the demo on http://127.0.0.1:8080/demo (database: consentry.db)"
-	@echo "test    go test -race on every package, with PostgreSQL, Chromium and OpenSSL 3"
+	@echo "test    go test -race on every package, with PostgreSQL, Chromium, OpenSSL 3 and slapd"
 	@echo "bench   build, then load-test bin/consentry over HTTP (BENCH_FLAGS=\"--postgres\", \"--long\"; see docs/performance.md)"
 	@echo "lint    go vet and a gofmt check"
 	@echo "verify  check that go mod tidy would change nothing"
@@ -30,7 +30,7 @@ run: build
 
 # Every package on SQLite (storage also on PostgreSQL), then the end-to-end
 # suite again on PostgreSQL.
-test: ensure-postgres ensure-chromium ensure-openssl
+test: ensure-postgres ensure-chromium ensure-openssl ensure-slapd
 	$(GO) test -race -count=1 ./...
 	CONSENTRY_E2E_BACKEND=postgres $(GO) test -race -count=1 ./handlers/
 
@@ -51,6 +51,9 @@ ensure-chromium:
 
 ensure-openssl:
 	./scripts/ensure-openssl.sh
+
+ensure-slapd:
+	./scripts/ensure-slapd.sh
 
 lint:
 	$(GO) vet ./...
