@@ -6,6 +6,8 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 # The PostgreSQL server the storage tests run against; they skip without it.
 export CONSENTRY_TEST_POSTGRES_DSN ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+# The LDAP tests fail, rather than skip, when slapd is missing: ensure-slapd installs it.
+export CONSENTRY_TEST_SLAPD ?= 1
 
 # Every Go file git knows of or would add, so the check also covers new files.
 GO_FILES = $(shell git ls-files --cached --others --exclude-standard '*.go')
