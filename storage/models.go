@@ -78,13 +78,13 @@ type clientRow struct {
 func (clientRow) TableName() string { return tableClients }
 
 type userRow struct {
-	Subject       string    `gorm:"column:subject;primaryKey"`
-	Username      string    `gorm:"column:username;not null;uniqueIndex"`
-	Email         string    `gorm:"column:email;not null;index"`
-	EmailVerified bool      `gorm:"column:email_verified;not null"`
-	Name          string    `gorm:"column:name;not null"`
-	PasswordHash  []byte    `gorm:"column:password_hash"`
-	Disabled      bool      `gorm:"column:disabled;not null"`
+	Subject       string `gorm:"column:subject;primaryKey"`
+	Username      string `gorm:"column:username;not null;uniqueIndex"`
+	Email         string `gorm:"column:email;not null;index"`
+	EmailVerified bool   `gorm:"column:email_verified;not null"`
+	Name          string `gorm:"column:name;not null"`
+	PasswordHash  []byte `gorm:"column:password_hash"`
+	Disabled      bool   `gorm:"column:disabled;not null"`
 	// ConnectorID is where the user signs in; the default fills the column
 	// of the users created before connectors.
 	ConnectorID string    `gorm:"column:connector_id;not null;default:'local'"`
