@@ -431,5 +431,3 @@ func TestMaxLoginAge(t *testing.T) {
 		t.Fatalf("connector gone from the configuration: %v, want invalid_grant", err)
 	}
 }
-
-
