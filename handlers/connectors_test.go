@@ -207,3 +207,60 @@ func TestUpstreamCallbackSignIn(t *testing.T) {
 	}
 
 }
+
+// refreshingUpstream is an upstream that can be asked at refresh whether
+// the person is still there.
+type refreshingUpstream struct {
+	callbackOnly
+	mu   sync.Mutex
+	gone bool
+}
+
+func (u *refreshingUpstream) Refresh(_ context.Context, id connector.Identity) (connector.Identity, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.gone {
+		return connector.Identity{}, connector.ErrGone
+	}
+	return id, nil
+}
+
+func TestUpstreamSignInCompletesTheRequestAndOffboardingEndsOfflineAccess(t *testing.T) {
+	up := &refreshingUpstream{callbackOnly: callbackOnly{&testDirectory{}}}
+	e := newEnv(t, func(s *envSettings) {
+		var cfg provider.Config
+		if err := yaml.Unmarshal([]byte("connectors:\n  - {id: up, type: testrefresh, name: Upstream Co}\n"), &cfg); err != nil {
+			t.Fatal(err)
+		}
+		s.Config.Connectors = cfg.Connectors
+		s.Config.ConnectorRefreshCache = 0
+		s.Options = append(s.Options, provider.WithConnectorType("testrefresh", func(*yaml.Node, func(string) string, *slog.Logger) (any, error) {
+			return up, nil
+		}))
+	})
+	app := e.offlineApp("calsync")
+	f := app.request("consent")
+	b := e.browser()
+	login := b.get(f.url)
+	href := ""
+	if i := strings.Index(login.Body, `href="/login/up?`); i >= 0 {
+		rest := login.Body[i+len(`href="`):]
+		href = strings.ReplaceAll(rest[:strings.Index(rest, `"`)], "&amp;", "&")
+	}
+	if !strings.Contains(href, "request=") {
+		t.Fatalf("login page of a pending request: no upstream link with the request:\n%s", login.Body)
+	}
+	consent := b.get(e.Issuer + href)
+	q := b.consent(consent, e.Issuer, "allow").callback(t)
+	tok := f.exchange(q)
+	tok, err := app.refresh(tok)
+	if err != nil {
+		t.Fatalf("refresh of a person still upstream: %v", err)
+	}
+	up.mu.Lock()
+	up.gone = true
+	up.mu.Unlock()
+	if _, err := app.refresh(tok); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
+		t.Fatalf("refresh after the upstream dropped the person: %v, want invalid_grant", err)
+	}
+}
