@@ -33,6 +33,8 @@ func (h *Authorize) Mount(r *mux.Router) {
 	r.HandleFunc(provider.PathResume, h.resume).Methods(http.MethodGet)
 	r.HandleFunc(provider.PathLogin, h.loginPage).Methods(http.MethodGet)
 	r.HandleFunc(provider.PathLogin, h.login).Methods(http.MethodPost)
+	r.HandleFunc(provider.PathLogin+"/{connector}", h.upstreamLogin).Methods(http.MethodGet)
+	r.HandleFunc(provider.PathLogin+"/{connector}/callback", h.upstreamCallback).Methods(http.MethodGet)
 	r.HandleFunc(provider.PathLogout, h.logoutPage).Methods(http.MethodGet)
 	r.HandleFunc(provider.PathLogout, h.logout).Methods(http.MethodPost)
 	r.HandleFunc(provider.PathConsent, h.consentPage).Methods(http.MethodGet)

@@ -42,6 +42,8 @@ type envSettings struct {
 	Config provider.Config
 	// Now is the provider's clock; nil is time.Now.
 	Now func() time.Time
+	// Options are passed to provider.New (test connector types).
+	Options []provider.Option
 }
 
 type envOption func(*envSettings)
@@ -70,7 +72,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		t.Fatalf("migrate: %v", err)
 	}
 	cfg := settings.Config
-	p, err := provider.New(ctx, cfg, store, logger, settings.Now)
+	p, err := provider.New(ctx, cfg, store, logger, settings.Now, settings.Options...)
 	if err != nil {
 		t.Fatalf("provider: %v", err)
 	}

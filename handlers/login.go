@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -34,6 +35,13 @@ type loginView struct {
 	// RetryMinutes, when set, reports that sign-ins are refused after too
 	// many failures, for this many more minutes (rounded up).
 	RetryMinutes int
+	// Unavailable reports that the company directory could not be asked.
+	Unavailable bool
+	// NoPasswordForm hides the username and password form: no connector
+	// checks passwords.
+	NoPasswordForm bool
+	// Upstreams are the "Sign in with NAME" buttons.
+	Upstreams []upstreamButton
 	// opts is how to render the page: the client's theme and the request's
 	// language.
 	opts templates.Options
@@ -53,7 +61,35 @@ func (h *Authorize) loginPage(w http.ResponseWriter, r *http.Request) {
 	h.renderLogin(w, r, http.StatusOK, view)
 }
 
+// upstreamButton is a link to sign in at an upstream provider.
+type upstreamButton struct {
+	Name string
+	// Path is the provider path that starts the sign-in there.
+	Path string
+}
+
 func (h *Authorize) renderLogin(w http.ResponseWriter, r *http.Request, status int, view loginView) {
+	view.NoPasswordForm = true
+	view.Upstreams = nil
+	for _, c := range h.Provider.Connectors {
+		if c.Password != nil {
+			view.NoPasswordForm = false
+		}
+		if c.Callback != nil {
+			q := url.Values{}
+			if view.RequestID != "" {
+				q.Set("request", view.RequestID)
+			}
+			if view.Next != "/" && view.Next != "" {
+				q.Set("next", view.Next)
+			}
+			path := provider.PathLogin + "/" + c.ID
+			if len(q) > 0 {
+				path += "?" + q.Encode()
+			}
+			view.Upstreams = append(view.Upstreams, upstreamButton{Name: c.Name, Path: path})
+		}
+	}
 	token, err := h.Sessions.CSRFToken(w, r, csrfLogin, view.RequestID, "")
 	if err != nil {
 		h.serverError(w, r, "login csrf token", err)
@@ -102,53 +138,59 @@ func (h *Authorize) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	user, err := h.Provider.UserByUsername(ctx, view.Username)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		h.serverError(w, r, "load user for login", err)
-		return
-	}
-	var hash []byte
-	if user != nil && !user.Disabled {
-		hash = user.PasswordHash
-	}
-	ok, err := h.Provider.Passwords.Check(ctx, hash, r.PostFormValue("password"))
-	if err != nil {
+	res, err := h.Provider.LoginWithPassword(ctx, view.Username, r.PostFormValue("password"))
+	switch {
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		// The client went away while waiting for a hash slot.
 		h.Logger.InfoContext(ctx, "login abandoned while waiting to check the password", "err", err)
 		h.Pages.Error(w, r, http.StatusServiceUnavailable, errorServer)
 		return
+	case errors.Is(err, provider.ErrUsernameTaken):
+		h.Logger.InfoContext(ctx, "login refused: the directory's username belongs to another user")
+		h.Pages.Error(w, r, http.StatusConflict, errorUsernameTaken)
+		return
+	case err != nil && !errors.Is(err, provider.ErrDirectoryUnavailable) && !errors.Is(err, provider.ErrUserDisabled):
+		h.serverError(w, r, "sign in", err)
+		return
 	}
-	if !ok {
-		attempt := provider.LoginAttempt{Username: view.Username, IP: ip, UserAgent: truncate(r.UserAgent(), 512), Reason: "unknown username"}
-		if user != nil {
-			attempt.Subject, attempt.Reason = user.Subject, "wrong password"
-			if user.Disabled {
-				attempt.Reason = "disabled user"
+	if res.User == nil {
+		if res.Refused {
+			attempt := provider.LoginAttempt{Username: view.Username, Subject: res.Subject, IP: ip, UserAgent: truncate(r.UserAgent(), 512), Reason: res.Reason}
+			if _, err := h.Provider.RecordLoginFailure(ctx, attempt); err != nil {
+				h.serverError(w, r, "record failed login", err)
+				return
 			}
+			h.Logger.InfoContext(ctx, "login failed", "sub", attempt.Subject)
 		}
-		if _, err := h.Provider.RecordLoginFailure(ctx, attempt); err != nil {
-			h.serverError(w, r, "record failed login", err)
+		if errors.Is(err, provider.ErrDirectoryUnavailable) {
+			view.Unavailable = true
+			h.renderLogin(w, r, http.StatusServiceUnavailable, view)
 			return
 		}
-		h.Logger.InfoContext(ctx, "login failed", "sub", attempt.Subject)
 		view.Failed = true
 		h.renderLogin(w, r, http.StatusUnauthorized, view)
 		return
 	}
 	if err := h.Provider.ClearLoginFailures(ctx, view.Username); err != nil {
 		// The user signs in all the same; their old failures stay counted.
-		h.Logger.WarnContext(ctx, "clear failed logins", "sub", user.Subject, "err", err)
+		h.Logger.WarnContext(ctx, "clear failed logins", "sub", res.User.Subject, "err", err)
 	}
+	h.finishLogin(w, r, res.User, requestID, view.Next, []string{amrPassword})
+}
 
-	sess, err := h.Sessions.Start(w, r, user.Subject, h.Provider.Now(), []string{amrPassword})
+// finishLogin starts the browser session of user and goes on: to the
+// pending request, bound to the sign-in, or to next.
+func (h *Authorize) finishLogin(w http.ResponseWriter, r *http.Request, user *storage.User, requestID, next string, amr []string) {
+	ctx := r.Context()
+	sess, err := h.Sessions.Start(w, r, user.Subject, h.Provider.Now(), amr)
 	if err != nil {
 		h.serverError(w, r, "start session", err)
 		return
 	}
 	authTime := sess.AuthTime
-	h.Logger.InfoContext(ctx, "login succeeded", "sub", user.Subject)
+	h.Logger.InfoContext(ctx, "login succeeded", "sub", user.Subject, "connector", user.ConnectorID)
 	if requestID == "" {
-		http.Redirect(w, r, view.Next, http.StatusSeeOther)
+		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
 	err = h.Provider.SignInPendingRequest(ctx, requestID, user.Subject, authTime)

@@ -100,6 +100,9 @@ var (
 	errorNotFound         = userError{Title: "error.not_found.title", Message: "error.not_found.message"}
 	errorRemovalForbidden = userError{Title: "error.removal_forbidden.title", Message: "error.removal_forbidden.message"}
 	errorNothingToRemove  = userError{Title: "error.nothing_to_remove.title", Message: "error.nothing_to_remove.message"}
+	errorUsernameTaken    = userError{Title: "error.username_taken.title", Message: "error.username_taken.message"}
+	errorUpstreamFailed   = userError{Title: "error.upstream_failed.title", Message: "error.upstream_failed.message"}
+	errorUnavailable      = userError{Title: "error.directory_unavailable.title", Message: "error.directory_unavailable.message"}
 )
 
 // oauthErrorPage is shown instead of redirecting when an authorization

@@ -14,7 +14,8 @@ func SampleViews() map[string]any {
 	}
 	offline := scope("offline_access", "Access your data while you are away", "Keep access when you are not using the app, until you remove it.", true)
 	return map[string]any{
-		"login.html": loginView{CSRF: "csrf", RequestID: "request-id", ClientName: client.Name, Username: "alice", Failed: true, RetryMinutes: 3, Next: "/"},
+		"login.html": loginView{CSRF: "csrf", RequestID: "request-id", ClientName: client.Name, Username: "alice", Failed: true, RetryMinutes: 3, Next: "/",
+			Upstreams: []upstreamButton{{Name: "Example Corp", Path: "/login/corp"}}},
 		"consent.html": consentView{
 			CSRF: "csrf", LogoutCSRF: "csrf", FormAction: "/consent", RequestID: "request-id", Client: client,
 			User: userView{Username: "alice", Name: "Alice Example", Email: "alice@example.com"},

@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/consentry/consentry/provider/consent"
+	"github.com/consentry/consentry/storage"
 )
 
 // Config is the whole configuration of a Consentry deployment. It is filled
@@ -87,6 +88,67 @@ type Config struct {
 	// client. Requests from any other peer are taken at their TCP address,
 	// whatever headers they carry. Empty: no proxy is trusted.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Connectors are where people sign in, tried in this order for a
+	// username and password. Empty: the built-in users alone (one implicit
+	// connector of type local).
+	Connectors []ConnectorConfig `yaml:"connectors"`
+	// ConnectorRefreshCache is how long a connector's answer that a person
+	// is still there covers the refreshes of their offline access; kept in
+	// each instance's memory, so an offboarding reaches offline access at
+	// most this much later. 0: ask at every refresh.
+	ConnectorRefreshCache Duration `yaml:"connector_refresh_cache"`
+}
+
+// ConnectorConfig is one entry of connectors:.
+type ConnectorConfig struct {
+	// ID keys the connector's people (with their upstream id) and names
+	// its routes: 1-32 of a-z 0-9 - _. The built-in users are "local".
+	ID   string `yaml:"id"`
+	Type string `yaml:"type"`
+	// Name is shown on the login page ("Sign in with NAME").
+	Name string `yaml:"name"`
+	// LinkByEmail lets a first sign-in link to a user created ahead with
+	// the same verified email; an unverified email never links.
+	LinkByEmail bool `yaml:"link_by_email"`
+	// MaxLoginAge, for a connector that cannot be asked at refresh, ends
+	// offline access this long after the person's last sign-in through
+	// it. 0: no limit.
+	MaxLoginAge Duration `yaml:"max_login_age"`
+	// Config is the type's own settings, decoded (unknown keys refused) by
+	// the type's constructor.
+	Config yaml.Node `yaml:"config"`
+}
+
+// connectorID is the form of a connector id: it appears in paths.
+var connectorID = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
+
+func validateConnectors(cs []ConnectorConfig) error {
+	seen := map[string]bool{}
+	for i, c := range cs {
+		where := fmt.Sprintf("connectors[%d]", i)
+		if !connectorID.MatchString(c.ID) {
+			return fmt.Errorf("%s: id %q must be 1-32 characters of a-z, 0-9, - and _", where, c.ID)
+		}
+		where = fmt.Sprintf("connectors[%d] (%s)", i, c.ID)
+		if seen[c.ID] {
+			return fmt.Errorf("%s: id is used twice", where)
+		}
+		seen[c.ID] = true
+		switch {
+		case c.Type == "":
+			return fmt.Errorf("%s: type is required", where)
+		case strings.TrimSpace(c.Name) == "":
+			return fmt.Errorf("%s: name is required", where)
+		case c.MaxLoginAge < 0:
+			return fmt.Errorf("%s: max_login_age must not be negative", where)
+		}
+		// The built-in users are stored as the local connector's: one id
+		// for them, whatever the list says.
+		if (c.Type == ConnectorTypeLocal) != (c.ID == storage.LocalConnectorID) {
+			return fmt.Errorf("%s: the connector of type local must have the id local, and only it", where)
+		}
+	}
+	return nil
 }
 
 // DatabaseConfig tunes the connection pool; zero values keep the defaults.
@@ -226,6 +288,7 @@ func DefaultConfig() Config {
 			AddressMaxFailures: 100,
 			AddressFindTime:    Duration(10 * time.Minute),
 		},
+		ConnectorRefreshCache: Duration(time.Minute),
 	}
 }
 
@@ -273,6 +336,12 @@ func (c Config) Validate() error {
 	}
 	if _, err := ParseTrustedProxies(c.TrustedProxies); err != nil {
 		return err
+	}
+	if err := validateConnectors(c.Connectors); err != nil {
+		return err
+	}
+	if c.ConnectorRefreshCache < 0 {
+		return errors.New("connector_refresh_cache: must not be negative (0 asks at every refresh)")
 	}
 	if !strings.HasPrefix(c.DSN, "sqlite://") && !strings.HasPrefix(c.DSN, "postgres://") && !strings.HasPrefix(c.DSN, "postgresql://") {
 		return fmt.Errorf("dsn: must start with sqlite:// or postgres://")

@@ -50,11 +50,15 @@ type Provider struct {
 	Observer Observer
 	// Passwords checks users' passwords, a few at a time.
 	Passwords *Passwords
+	// Connectors are where people sign in, in the configured order.
+	Connectors []*Connector
+	// upstreamSeen caches the connectors' answers at refresh.
+	upstreamSeen upstreamCache
 }
 
 // New loads or creates the server secrets and signing keys, encrypting
 // those stored before a secrets key was set, and composes fosite.
-func New(ctx context.Context, cfg Config, store storage.Store, logger *slog.Logger, now func() time.Time) (*Provider, error) {
+func New(ctx context.Context, cfg Config, store storage.Store, logger *slog.Logger, now func() time.Time, opts ...Option) (*Provider, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -89,6 +93,9 @@ func New(ctx context.Context, cfg Config, store storage.Store, logger *slog.Logg
 		Now:    now,
 	}
 	p.Passwords = NewPasswords(cfg.PasswordHashConcurrency)
+	if err := p.buildConnectors(opts); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
 	p.OAuth2 = p.compose()
 	return p, nil
 }

@@ -71,6 +71,14 @@ var migrations = []migration{
 	// Failed sign-ins per account and per address (login throttling). A
 	// new table; a no-op where step 1 just created it.
 	{version: 8, name: "login_throttles", up: func(tx *gorm.DB) error { return tx.AutoMigrate(&loginThrottleRow{}) }},
+	// Company sign-in: each user's connector, and the upstream people
+	// linked to users.
+	{version: 9, name: "connectors", up: func(tx *gorm.DB) error {
+		if err := addColumn(&userRow{}, "ConnectorID")(tx); err != nil {
+			return err
+		}
+		return tx.AutoMigrate(&identityRow{})
+	}},
 }
 
 // addIndex is a step that creates the index name of model as the model

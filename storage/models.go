@@ -23,6 +23,7 @@ const (
 	tableAgreements     = "consentry_agreements"
 	tableOptOuts        = "consentry_agreement_opt_outs"
 	tableAuditEvents    = "consentry_audit_events"
+	tableIdentities     = "consentry_identities"
 )
 
 // allModels lists every table for Migrate.
@@ -34,6 +35,7 @@ func allModels() []any {
 		&deviceAuthorizationRow{}, &rateLimitRow{}, &clientGenerationRow{},
 		&sessionRow{},
 		&loginThrottleRow{},
+		&identityRow{},
 	}
 }
 
@@ -76,18 +78,35 @@ type clientRow struct {
 func (clientRow) TableName() string { return tableClients }
 
 type userRow struct {
-	Subject       string    `gorm:"column:subject;primaryKey"`
-	Username      string    `gorm:"column:username;not null;uniqueIndex"`
-	Email         string    `gorm:"column:email;not null;index"`
-	EmailVerified bool      `gorm:"column:email_verified;not null"`
-	Name          string    `gorm:"column:name;not null"`
-	PasswordHash  []byte    `gorm:"column:password_hash"`
-	Disabled      bool      `gorm:"column:disabled;not null"`
-	CreatedAt     time.Time `gorm:"column:created_at;not null"`
-	UpdatedAt     time.Time `gorm:"column:updated_at;not null"`
+	Subject       string `gorm:"column:subject;primaryKey"`
+	Username      string `gorm:"column:username;not null;uniqueIndex"`
+	Email         string `gorm:"column:email;not null;index"`
+	EmailVerified bool   `gorm:"column:email_verified;not null"`
+	Name          string `gorm:"column:name;not null"`
+	PasswordHash  []byte `gorm:"column:password_hash"`
+	Disabled      bool   `gorm:"column:disabled;not null"`
+	// ConnectorID is where the user signs in; the default fills the column
+	// of the users created before connectors.
+	ConnectorID string    `gorm:"column:connector_id;not null;default:'local'"`
+	CreatedAt   time.Time `gorm:"column:created_at;not null"`
+	UpdatedAt   time.Time `gorm:"column:updated_at;not null"`
 }
 
 func (userRow) TableName() string { return tableUsers }
+
+// identityRow links a connector's person to a user. The primary key is
+// what makes one upstream person one subject.
+type identityRow struct {
+	ConnectorID string    `gorm:"column:connector_id;primaryKey"`
+	UpstreamID  string    `gorm:"column:upstream_id;primaryKey"`
+	Subject     string    `gorm:"column:subject;not null;index"`
+	Data        []byte    `gorm:"column:data"`
+	Gone        bool      `gorm:"column:gone;not null;default:false"`
+	CreatedAt   time.Time `gorm:"column:created_at;not null"`
+	LastLoginAt time.Time `gorm:"column:last_login_at;not null"`
+}
+
+func (identityRow) TableName() string { return tableIdentities }
 
 type authRequestRow struct {
 	ID    string `gorm:"column:id;primaryKey"`
@@ -453,6 +472,7 @@ func toUserRow(u *User) userRow {
 		Name:          u.Name,
 		PasswordHash:  u.PasswordHash,
 		Disabled:      u.Disabled,
+		ConnectorID:   u.ConnectorID,
 		CreatedAt:     utc(u.CreatedAt),
 		UpdatedAt:     utc(u.UpdatedAt),
 	}
@@ -467,6 +487,7 @@ func (r *userRow) toUser() *User {
 		Name:          r.Name,
 		PasswordHash:  r.PasswordHash,
 		Disabled:      r.Disabled,
+		ConnectorID:   r.ConnectorID,
 		CreatedAt:     utc(r.CreatedAt),
 		UpdatedAt:     utc(r.UpdatedAt),
 	}

@@ -86,6 +86,18 @@ type Users interface {
 	// the user, their grants, their own agreements (not all-users ones) and
 	// their browser sessions are deleted with it.
 	DeleteUser(ctx context.Context, subject string) error
+	// CreateIdentity returns ErrAlreadyExists when the connector's person
+	// is linked already.
+	CreateIdentity(ctx context.Context, id *Identity) error
+	// GetIdentity and GetIdentityBySubject return ErrNotFound when none.
+	GetIdentity(ctx context.Context, connectorID, upstreamID string) (*Identity, error)
+	GetIdentityBySubject(ctx context.Context, subject string) (*Identity, error)
+	// UpdateIdentity applies fn to the stored identity atomically;
+	// ErrNotFound when unknown.
+	UpdateIdentity(ctx context.Context, connectorID, upstreamID string, fn func(*Identity) error) error
+	// GetUserByVerifiedEmail returns the one user with this verified email;
+	// ErrNotFound when none or more than one has it.
+	GetUserByVerifiedEmail(ctx context.Context, email string) (*User, error)
 }
 
 // AuthRequests keeps authorization requests that wait for the user to sign in
@@ -530,8 +542,27 @@ type User struct {
 	Name          string
 	PasswordHash  []byte
 	Disabled      bool
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// ConnectorID is the connector the user signs in through:
+	// LocalConnectorID (the default) for the users of this table.
+	ConnectorID string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// LocalConnectorID is the connector of the users Consentry keeps itself.
+const LocalConnectorID = "local"
+
+// Identity links a person a connector knows (by the connector's id of
+// them) to a user.
+type Identity struct {
+	ConnectorID, UpstreamID string
+	Subject                 string
+	// Data is the connector's opaque data, handed back at refresh.
+	Data []byte
+	// Gone is set when the connector said the person is no longer there.
+	Gone        bool
+	CreatedAt   time.Time
+	LastLoginAt time.Time
 }
 
 // AuthRequest is an authorization request waiting for a browser step.

@@ -12,7 +12,7 @@ import (
 // userColumns are the columns UpdateUser writes: everything but the key and
 // the creation time.
 func userColumns() []string {
-	return []string{"username", "email", "email_verified", "name", "password_hash", "disabled", "updated_at"}
+	return []string{"username", "email", "email_verified", "name", "password_hash", "disabled", "connector_id", "updated_at"}
 }
 
 // CreateUser stores a new user; ErrAlreadyExists when the subject or the
@@ -22,6 +22,9 @@ func (s *GormStore) CreateUser(ctx context.Context, u *User) error {
 		return errors.New("create user: subject and username are required")
 	}
 	row := toUserRow(u)
+	if row.ConnectorID == "" {
+		row.ConnectorID = LocalConnectorID
+	}
 	now := s.now().UTC()
 	if row.CreatedAt.IsZero() {
 		row.CreatedAt = now
@@ -37,7 +40,7 @@ func (s *GormStore) CreateUser(ctx context.Context, u *User) error {
 }
 
 // userBySubjectQuery reads every column of userRow, in its order.
-const userBySubjectQuery = "SELECT subject, username, email, email_verified, name, password_hash, disabled, created_at, updated_at FROM " +
+const userBySubjectQuery = "SELECT subject, username, email, email_verified, name, password_hash, disabled, connector_id, created_at, updated_at FROM " +
 	tableUsers + " WHERE subject = $1"
 
 // GetUser returns the user with the subject; ErrNotFound when unknown.
@@ -49,7 +52,7 @@ func (s *GormStore) GetUser(ctx context.Context, subject string) (*User, error) 
 	} else {
 		// Every refresh checks its user: a prepared read.
 		err = s.preparedRow(ctx, userBySubjectQuery, []any{subject},
-			&row.Subject, &row.Username, &row.Email, &row.EmailVerified, &row.Name, &row.PasswordHash, &row.Disabled, &row.CreatedAt, &row.UpdatedAt)
+			&row.Subject, &row.Username, &row.Email, &row.EmailVerified, &row.Name, &row.PasswordHash, &row.Disabled, &row.ConnectorID, &row.CreatedAt, &row.UpdatedAt)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load user %q: %w", subject, dbErr(err))
@@ -103,6 +106,9 @@ func (s *GormStore) UpdateUser(ctx context.Context, subject string, fn func(*Use
 		next := toUserRow(u)
 		next.Subject = row.Subject
 		next.CreatedAt = row.CreatedAt
+		if next.ConnectorID == "" {
+			next.ConnectorID = row.ConnectorID
+		}
 		next.UpdatedAt = s.now().UTC()
 		if err := tx.Model(&userRow{}).Where("subject = ?", subject).Select(userColumns()).Updates(&next).Error; err != nil {
 			return dbErr(err)
@@ -124,7 +130,7 @@ func (s *GormStore) UpdateUser(ctx context.Context, subject string, fn func(*Use
 // DeleteUser deletes the user, the tokens issued for them, their pending
 // authorization requests, grants, per-user agreements, opt-outs of
 // all-users agreements, the device authorizations they approved or
-// denied and their browser sessions; ErrNotFound for an unknown subject. The audit log
+// denied, their browser sessions and their connector identities; ErrNotFound for an unknown subject. The audit log
 // keeps its events.
 func (s *GormStore) DeleteUser(ctx context.Context, subject string) error {
 	err := s.transaction(ctx, func(tx *gorm.DB) error {
@@ -156,6 +162,9 @@ func (s *GormStore) DeleteUser(ctx context.Context, subject string) error {
 		}
 		if _, err := deleteSessionsOf(tx, subject, ""); err != nil {
 			return fmt.Errorf("delete sessions: %w", err)
+		}
+		if err := tx.Where("subject = ?", subject).Delete(&identityRow{}).Error; err != nil {
+			return fmt.Errorf("delete identities: %w", err)
 		}
 		return deleteTokensWhere(tx, "subject = ?", subject)
 	})

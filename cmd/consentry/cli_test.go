@@ -315,13 +315,14 @@ func TestUsersLifecycle(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &users); err != nil || len(users) != 1 {
 		t.Fatalf("list --json %q: %v", r.stdout, err)
 	}
-	if users[0]["username"] != "carol" || users[0]["disabled"] != true {
-		t.Errorf("listed %v; want carol, disabled", users[0])
+	if users[0]["username"] != "carol" || users[0]["disabled"] != true || users[0]["connector"] != "local" {
+		t.Errorf("listed %v; want carol, disabled, connector local", users[0])
 	}
 	if strings.Contains(strings.ToLower(r.stdout), "password") || strings.Contains(r.stdout, "$2a$") {
 		t.Errorf("list shows password material: %q", r.stdout)
 	}
-	if r := runCLI(t, "", environ, "users", "list"); r.code != 0 || !strings.Contains(r.stdout, "disabled") {
+	if r := runCLI(t, "", environ, "users", "list"); r.code != 0 || !strings.Contains(r.stdout, "disabled") ||
+		!strings.Contains(r.stdout, "CONNECTOR") || !strings.Contains(r.stdout, " local ") {
 		t.Errorf("list: exit %d, stdout %q", r.code, r.stdout)
 	}
 	if r := runCLI(t, "", environ, "users", "enable", "carol"); r.code != 0 {

@@ -128,20 +128,22 @@ func promptPassword(fd int, prompt io.Writer) (string, error) {
 
 // userView is what the CLI shows of a user: never the password hash.
 type userView struct {
-	Subject       string    `json:"subject"`
-	Username      string    `json:"username"`
-	Email         string    `json:"email,omitempty"`
-	EmailVerified bool      `json:"email_verified"`
-	Name          string    `json:"name,omitempty"`
-	Disabled      bool      `json:"disabled"`
-	CreatedAt     time.Time `json:"created_at"`
-	UpdatedAt     time.Time `json:"updated_at"`
+	Subject       string `json:"subject"`
+	Username      string `json:"username"`
+	Email         string `json:"email,omitempty"`
+	EmailVerified bool   `json:"email_verified"`
+	Name          string `json:"name,omitempty"`
+	Disabled      bool   `json:"disabled"`
+	// Connector is where the user signs in ("local": this table).
+	Connector string    `json:"connector"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 func viewUser(u storage.User) userView {
 	return userView{
 		Subject: u.Subject, Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified,
-		Name: u.Name, Disabled: u.Disabled, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt,
+		Name: u.Name, Disabled: u.Disabled, Connector: u.ConnectorID, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt,
 	}
 }
 
@@ -168,13 +170,13 @@ func runUsersList(ctx context.Context, e *env, c *command, args []string) (err e
 	if *asJSON {
 		return writeJSON(e.stdout, views)
 	}
-	return writeList(e.stdout, views, "no users", []string{"USERNAME", "SUBJECT", "EMAIL", "VERIFIED", "STATUS", "CREATED"},
+	return writeList(e.stdout, views, "no users", []string{"USERNAME", "SUBJECT", "CONNECTOR", "EMAIL", "VERIFIED", "STATUS", "CREATED"},
 		func(u userView) []string {
 			status := "active"
 			if u.Disabled {
 				status = "disabled"
 			}
-			return []string{u.Username, u.Subject, orDash(u.Email), fmt.Sprint(u.EmailVerified), status, u.CreatedAt.UTC().Format(time.DateOnly)}
+			return []string{u.Username, u.Subject, u.Connector, orDash(u.Email), fmt.Sprint(u.EmailVerified), status, u.CreatedAt.UTC().Format(time.DateOnly)}
 		})
 }
 
