@@ -14,6 +14,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/consentry/consentry/provider/connector"
+	"github.com/consentry/consentry/provider/connector/ldap"
+	"github.com/consentry/consentry/provider/connector/oidc"
 	"github.com/consentry/consentry/storage"
 )
 
@@ -27,7 +29,26 @@ const ConnectorTypeLocal = "local"
 type ConnectorType func(raw *yaml.Node, getenv func(string) string, logger *slog.Logger) (any, error)
 
 // connectorTypes are the types a connectors: entry may name besides local.
-var connectorTypes = map[string]ConnectorType{}
+var connectorTypes = map[string]ConnectorType{
+	"ldap": func(raw *yaml.Node, getenv func(string) string, logger *slog.Logger) (any, error) {
+		var cfg ldap.Config
+		if err := DecodeConnectorConfig(raw, &cfg); err != nil {
+			return nil, err
+		}
+		return ldap.New(cfg, getenv, logger)
+	},
+	"oidc": func(raw *yaml.Node, getenv func(string) string, logger *slog.Logger) (any, error) {
+		var cfg oidc.Config
+		if err := DecodeConnectorConfig(raw, &cfg); err != nil {
+			return nil, err
+		}
+		// Discovery that fails is retried at first use, so start-up
+		// does not wait on the upstream.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return oidc.New(ctx, cfg, getenv, logger)
+	},
+}
 
 // DecodeConnectorConfig decodes a connector's config block into v,
 // refusing unknown keys: the constructors' one way to read their settings.
