@@ -115,15 +115,8 @@ func (h *Account) apps(w http.ResponseWriter, r *http.Request) {
 
 // remove is "Remove access": it revokes the grant and every token at once.
 func (h *Account) remove(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		h.Pages.Error(w, r, http.StatusBadRequest, errorBadRequest)
-		return
-	}
-	clientID := r.PostFormValue("client_id")
-	user, _ := signedIn(r, h.Sessions, h.Provider, h.Logger)
-	if user == nil || h.Sessions.CheckCSRF(r, csrfRemoveApp, clientID, user.Subject) != nil {
-		h.Pages.Error(w, r, http.StatusForbidden, errorForbidden)
+	user, _, clientID, ok := h.postForm(w, r, csrfRemoveApp, "client_id")
+	if !ok {
 		return
 	}
 	err := h.Provider.RemoveAccess(r.Context(), user.Subject, clientID, clientIP(r), truncate(r.UserAgent(), 512))
@@ -204,15 +197,8 @@ func (h *Account) sessions(w http.ResponseWriter, r *http.Request) {
 
 // endSession is "Sign out" of one of the user's other browsers.
 func (h *Account) endSession(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		h.Pages.Error(w, r, http.StatusBadRequest, errorBadRequest)
-		return
-	}
-	id := r.PostFormValue("id")
-	user, _ := signedIn(r, h.Sessions, h.Provider, h.Logger)
-	if user == nil || h.Sessions.CheckCSRF(r, csrfEndSession, id, user.Subject) != nil {
-		h.Pages.Error(w, r, http.StatusForbidden, errorForbidden)
+	user, _, id, ok := h.postForm(w, r, csrfEndSession, "id")
+	if !ok {
 		return
 	}
 	// Only the user's own sessions: the store matches the subject too.
@@ -227,14 +213,8 @@ func (h *Account) endSession(w http.ResponseWriter, r *http.Request) {
 
 // endOtherSessions is "Sign out everywhere else".
 func (h *Account) endOtherSessions(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		h.Pages.Error(w, r, http.StatusBadRequest, errorBadRequest)
-		return
-	}
-	user, current := signedIn(r, h.Sessions, h.Provider, h.Logger)
-	if user == nil || h.Sessions.CheckCSRF(r, csrfEndOtherSessions, "", user.Subject) != nil {
-		h.Pages.Error(w, r, http.StatusForbidden, errorForbidden)
+	user, current, _, ok := h.postForm(w, r, csrfEndOtherSessions, "")
+	if !ok {
 		return
 	}
 	n, err := h.Provider.SignOutOtherSessions(r.Context(), user.Subject, current.IDHash, clientIP(r), truncate(r.UserAgent(), 512))
@@ -244,6 +224,28 @@ func (h *Account) endOtherSessions(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Logger.InfoContext(r.Context(), "other sessions signed out by user", "sub", user.Subject, "count", n)
 	http.Redirect(w, r, PathSessions+"?ended=1", http.StatusSeeOther)
+}
+
+// postForm reads an account page's POST: the signed-in user and session,
+// and the form's field (the value the CSRF token is bound to, "" for none).
+// It writes the error page itself and returns false for a malformed form,
+// no signed-in user or a CSRF token that does not match.
+func (h *Account) postForm(w http.ResponseWriter, r *http.Request, purpose, field string) (*storage.User, *storage.BrowserSession, string, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		h.Pages.Error(w, r, http.StatusBadRequest, errorBadRequest)
+		return nil, nil, "", false
+	}
+	value := ""
+	if field != "" {
+		value = r.PostFormValue(field)
+	}
+	user, sess := signedIn(r, h.Sessions, h.Provider, h.Logger)
+	if user == nil || h.Sessions.CheckCSRF(r, purpose, value, user.Subject) != nil {
+		h.Pages.Error(w, r, http.StatusForbidden, errorForbidden)
+		return nil, nil, "", false
+	}
+	return user, sess, value, true
 }
 
 func (h *Account) serverError(w http.ResponseWriter, r *http.Request, what string, err error) {
